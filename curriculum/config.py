@@ -1,0 +1,260 @@
+"""`CurriculumConfig`: the curriculum's settings, with strict validation and YAML loading."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .schedules import SCHEDULES, make_schedule
+
+__all__ = ["CurriculumConfig", "ConfigError", "schema_markdown"]
+
+
+class ConfigError(ValueError):
+    """A curriculum setting is invalid. The message names the key, the value and what is allowed."""
+
+
+def _field(default: Any, help: str, **checks: Any) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **checks})
+    return field(default=default, metadata={"help": help, **checks})
+
+
+@dataclass
+class CurriculumConfig:
+    r"""
+    Settings of the online curriculum.
+
+    Every field can be given in YAML (see [`~CurriculumConfig.from_yaml`]); unknown keys, wrong types, values out
+    of range and impossible combinations raise [`ConfigError`] naming the key, the value and what is allowed.
+
+    Parameters:
+        > Difficulty
+
+        signal (`str`, *optional*, defaults to `"loss"`):
+            Per-row signal whose quantile rank is the difficulty: `"loss"` (running mean token NLL), `"confidence"`
+            (uses 1 - running mean target-token probability) or `"learnability"` (first loss - current loss).
+        group_column (`str` or `None`, *optional*):
+            Dataset column (for example a task label) within which difficulty is ranked. Strongly recommended when
+            the data mixes tasks: a row's loss is mostly a property of its task.
+        prior_column (`str` or `None`, *optional*):
+            Numeric dataset column (higher = harder) whose quantile rank is the difficulty of rows not yet trained
+            on. Without it, unseen rows sit at the median (0.5).
+        ema (`float`, *optional*, defaults to `0.5`):
+            Weight of the previous value in the running means; the first observation initialises them.
+
+        > Schedule
+
+        schedule (`str`, *optional*, defaults to `"linear"`):
+            Target difficulty as a function of progress p = consumed samples / budget.
+        start (`float`, *optional*, defaults to `0.2`):
+            Target difficulty quantile at p = 0.
+        end (`float`, *optional*, defaults to `0.8`):
+            Target difficulty quantile at p = 1.
+        degree (`float`, *optional*, defaults to `2.0`):
+            Root degree of the `"root"` schedule.
+        milestones (`list[float]`, *optional*, defaults to `[0.5]`):
+            Progress points of the `"step"` schedule, increasing, in (0, 1).
+        rate (`float`, *optional*, defaults to `5.0`):
+            Rate of the `"exponential"` schedule.
+        budget_samples (`int` or `None`, *optional*):
+            Samples that make p = 1. Defaults to `max_steps` x global batch size (or the epochs' total).
+
+        > Sampling
+
+        kernel (`str`, *optional*, defaults to `"laplace"`):
+            Kernel of the distance between a row's difficulty and the target: `"laplace"` (exp(-|d|/width), as in
+            DOTS) or `"gaussian"` (exp(-d^2 / (2 width^2))).
+        width (`float`, *optional*, defaults to `0.15`):
+            Kernel width, in difficulty-quantile units.
+        uniform_mix (`float`, *optional*, defaults to `0.1`):
+            Share of the sampling mass spread uniformly over all rows, so that none starves.
+        refresh_every_steps (`int`, *optional*, defaults to `10`):
+            Optimizer steps between two recomputations of the sampling weights (a fixed point of the sample
+            stream, identical on every process).
+        samples_per_epoch (`int` or `None`, *optional*):
+            Samples drawn per epoch. Defaults to the dataset size; rounded up to a multiple of the global batch.
+        seed (`int` or `None`, *optional*):
+            Seed of the sampler. Defaults to `TrainingArguments.data_seed`, else `TrainingArguments.seed`.
+
+    Example:
+
+    ```python
+    >>> from curriculum import CurriculumConfig
+    >>> config = CurriculumConfig(schedule="cosine", start=0.1, end=0.9, group_column="task")
+    >>> config.target(0.5)
+    0.5
+    ```
+    """
+
+    signal: str = _field("loss", "Per-row signal ranked into a difficulty.", choices=("loss", "confidence", "learnability"))
+    group_column: str | None = _field(None, "Dataset column within which difficulty is ranked (e.g. a task label).")
+    prior_column: str | None = _field(None, "Numeric column (higher = harder) giving the difficulty of unseen rows.")
+    ema: float = _field(0.5, "Weight of the previous value in the running means.", min=0.0, max_exclusive=1.0)
+    schedule: str = _field("linear", "Target difficulty as a function of progress.", choices=tuple(SCHEDULES))
+    start: float = _field(0.2, "Target difficulty quantile at progress 0.", min=0.0, max=1.0)
+    end: float = _field(0.8, "Target difficulty quantile at progress 1.", min=0.0, max=1.0)
+    degree: float = _field(2.0, "Root degree of the `root` schedule.", min_exclusive=0.0)
+    milestones: list[float] = _field([0.5], "Progress points of the `step` schedule, increasing, in (0, 1).")
+    rate: float = _field(5.0, "Rate of the `exponential` schedule.", min_exclusive=0.0)
+    budget_samples: int | None = _field(None, "Samples that make progress 1 (default: max_steps x global batch).", min=1)
+    kernel: str = _field("laplace", "Kernel of the distance to the target.", choices=("laplace", "gaussian"))
+    width: float = _field(0.15, "Kernel width in difficulty-quantile units.", min_exclusive=0.0)
+    uniform_mix: float = _field(0.1, "Share of the sampling mass spread uniformly.", min=0.0, max=1.0)
+    refresh_every_steps: int = _field(10, "Optimizer steps between two recomputations of the weights.", min=1)
+    samples_per_epoch: int | None = _field(None, "Samples drawn per epoch (default: dataset size).", min=1)
+    seed: int | None = _field(None, "Sampler seed (default: data_seed, else seed).", min=0)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _check(f, getattr(self, f.name)))
+        ms = self.milestones
+        if any(not 0.0 < m < 1.0 for m in ms) or any(b <= a for a, b in zip(ms, ms[1:])):
+            raise ConfigError(
+                f"milestones should be strictly increasing progress values in (0, 1), but got milestones={ms}"
+            )
+        if self.schedule == "step" and not ms:
+            raise ConfigError("schedule='step' needs at least one milestone, but got milestones=[]")
+        if self.uniform_mix == 1.0 and self.schedule != "constant":
+            raise ConfigError(
+                f"uniform_mix=1.0 makes sampling uniform, so schedule={self.schedule!r} would have no effect; "
+                "use uniform_mix < 1.0 or schedule='constant'"
+            )
+        if self.group_column is not None and self.group_column == self.prior_column:
+            raise ConfigError(
+                f"group_column and prior_column should name different columns, but both are {self.group_column!r}"
+            )
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "CurriculumConfig":
+        """Build a config from a mapping, rejecting unknown keys with the list of allowed ones."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"a curriculum config should be a mapping of keys to values, but got {values!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            hints = [f"{k!r} (did you mean {_closest(k, known)!r}?)" if _closest(k, known) else repr(k) for k in unknown]
+            raise ConfigError(f"unknown curriculum key(s) {', '.join(hints)}; allowed keys are {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "CurriculumConfig":
+        """Load a config from a YAML file: the keys at the top level, or under a top-level `curriculum:` key."""
+        with open(path, encoding="utf-8") as fh:
+            try:
+                data = yaml.safe_load(fh)
+            except yaml.YAMLError as err:
+                raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if data is None:
+            data = {}
+        if isinstance(data, dict) and set(data) == {"curriculum"}:
+            data = data["curriculum"] or {}
+        try:
+            return cls.from_dict(data)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    # ------------------------------------------------------------------ derived
+
+    def schedule_fn(self):
+        """The schedule as a picklable function of progress."""
+        return make_schedule(self.schedule, self.start, self.end, self.degree, self.milestones, self.rate)
+
+    def target(self, progress: float) -> float:
+        """Target difficulty quantile at `progress` in [0, 1]."""
+        return self.schedule_fn()(progress)
+
+
+def _closest(key: str, known: set[str]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _type_name(annotation: str) -> tuple[str, bool]:
+    optional = "None" in annotation
+    base = annotation.replace(" | None", "").replace("None | ", "")
+    return base, optional
+
+
+def _check(f: dataclasses.Field, value: Any) -> Any:
+    """Coerce and validate one field; YAML strings such as "1e-4" are accepted for numbers."""
+    base, optional = _type_name(str(f.type))
+    meta = f.metadata
+    key = f.name
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{key} should be a {base}, but got {key}=None")
+    if base == "float":
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{key} should be a number, but got {key}={value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{key} should be a finite number, but got {key}={value!r}")
+        value = float(value)
+    elif base == "int":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} should be an integer, but got {key}={value!r}")
+    elif base == "str":
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key} should be a non-empty string, but got {key}={value!r}")
+        if "choices" in meta and value not in meta["choices"]:
+            raise ConfigError(f"{key} should be one of {list(meta['choices'])}, but got {key}={value!r}")
+    elif base == "list[float]":
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} should be a list of numbers, but got {key}={value!r}")
+        out = []
+        for item in value:
+            try:
+                if isinstance(item, bool):
+                    raise ValueError
+                out.append(float(item))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} should be a list of numbers, but got {key}={value!r}") from None
+        return out
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(f"{key} should be >= {meta['min']}, but got {key}={value!r}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"{key} should be <= {meta['max']}, but got {key}={value!r}")
+    if "min_exclusive" in meta and value <= meta["min_exclusive"]:
+        raise ConfigError(f"{key} should be > {meta['min_exclusive']}, but got {key}={value!r}")
+    if "max_exclusive" in meta and value >= meta["max_exclusive"]:
+        raise ConfigError(f"{key} should be < {meta['max_exclusive']}, but got {key}={value!r}")
+    return value
+
+
+def schema_markdown() -> str:
+    """The YAML schema as a Markdown table (key, type, default, allowed, meaning)."""
+    rows = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for f in dataclasses.fields(CurriculumConfig):
+        meta = f.metadata
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        allowed = []
+        if "choices" in meta:
+            allowed.append(", ".join(f"`{c}`" for c in meta["choices"]))
+        for name, sym in (("min", ">="), ("min_exclusive", ">"), ("max", "<="), ("max_exclusive", "<")):
+            if name in meta:
+                allowed.append(f"{sym} {meta[name]}")
+        rows.append(
+            f"| `{f.name}` | `{f.type}` | `{default}` | {'; '.join(allowed) or '-'} | {meta['help']} |"
+        )
+    return "\n".join(rows)

@@ -1,0 +1,53 @@
+"""Cross-process helpers: gather variable-length per-row statistics, check that processes agree."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+__all__ = ["check_process_count", "gather_rows", "world_size"]
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def gather_rows(rows: torch.Tensor) -> np.ndarray:
+    """All-gather a `(n, k)` float64 tensor whose `n` differs between processes; rank order is kept.
+
+    Every process gets the same array, so tables updated from it stay bit-identical.
+    """
+    if world_size() == 1:
+        return rows.detach().cpu().numpy()
+    device = rows.device
+    if dist.get_backend() == "nccl" and device.type != "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())
+    rows = rows.to(device)
+    size = torch.tensor([rows.shape[0]], device=device, dtype=torch.int64)
+    sizes = [torch.zeros_like(size) for _ in range(world_size())]
+    dist.all_gather(sizes, size)
+    sizes = [int(s.item()) for s in sizes]
+    padded = torch.zeros((max(sizes), rows.shape[1]), dtype=rows.dtype, device=device)
+    padded[: rows.shape[0]] = rows
+    out = [torch.zeros_like(padded) for _ in sizes]
+    dist.all_gather(out, padded)
+    return torch.cat([o[:s] for o, s in zip(out, sizes)]).cpu().numpy()
+
+
+def check_process_count(accelerate_processes: int) -> None:
+    """Raise when accelerate and torch.distributed disagree on the number of processes."""
+    torch_processes = world_size()
+    if accelerate_processes != torch_processes:
+        raise RuntimeError(
+            f"accelerate sees {accelerate_processes} process(es) but torch.distributed has {torch_processes}: "
+            "every process would train on the same data. On CPU, launch with `torchrun --nproc_per_node N` and, "
+            "with DeepSpeed, pass `TrainingArguments(use_cpu=True, ...)`."
+        )
+
+
+def stream_digest(indices: np.ndarray) -> int:
+    """A 63-bit digest of an index array, cheap to compare across processes."""
+    return int.from_bytes(hashlib.blake2b(np.ascontiguousarray(indices).tobytes(), digest_size=8).digest(), "little") >> 1
