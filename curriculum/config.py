@@ -255,6 +255,6 @@ def schema_markdown() -> str:
             if name in meta:
                 allowed.append(f"{sym} {meta[name]}")
         rows.append(
-            f"| `{f.name}` | `{f.type}` | `{default}` | {'; '.join(allowed) or '-'} | {meta['help']} |"
+            f"| `{f.name}` | `{str(f.type).replace('|', chr(92) + '|')}` | `{default}` | {'; '.join(allowed) or '-'} | {meta['help']} |"
         )
     return "\n".join(rows)
