@@ -1,0 +1,95 @@
+"""A run stopped at a checkpoint and resumed ends exactly like an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from transformers import TrainerCallback
+
+from conftest import make_trainer, record_trained_rows
+from curriculum import CurriculumConfig
+from curriculum.checkpoint import STATE_FILE
+from curriculum.toy import make_graded_dataset, tokenize_for_causal_lm
+
+MAX_STEPS, SAVE_STEPS = 10, 4
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+        return control
+
+
+def _config() -> CurriculumConfig:
+    # 48 rows and a global batch of 8: an epoch is 6 steps, so the resumed runs cross an epoch boundary.
+    return CurriculumConfig(group_column="task", refresh_every_steps=1, start=0.0, end=1.0, width=0.1)
+
+
+def _run(kind, dataset, tokenizer, out, resume=None, stop_at=None, workers=0):
+    trainer, handle = make_trainer(
+        kind,
+        dataset,
+        tokenizer,
+        out,
+        config=_config(),
+        max_steps=MAX_STEPS,
+        learning_rate=3e-3,
+        save_steps=SAVE_STEPS,
+        workers=workers,
+        callbacks=[StopAt(stop_at)] if stop_at else [],
+    )
+    rows = record_trained_rows(handle)
+    trainer.train(resume_from_checkpoint=resume)
+    return handle, rows
+
+
+@pytest.mark.parametrize("kind, workers", [("trainer", 2), ("sft", 0)])
+def test_resume_matches_uninterrupted_run(tmp_path, tokenizer, kind, workers):
+    raw = make_graded_dataset(48, seed=2)
+    dataset = tokenize_for_causal_lm(raw, tokenizer) if kind == "trainer" else raw
+
+    full, full_rows = _run(kind, dataset, tokenizer, str(tmp_path / "full"), workers=workers)
+    assert len(full_rows) == MAX_STEPS
+
+    interrupted_dir = str(tmp_path / "interrupted")
+    first, first_rows = _run(kind, dataset, tokenizer, interrupted_dir, stop_at=SAVE_STEPS + 1, workers=workers)
+    checkpoint = os.path.join(interrupted_dir, f"checkpoint-{SAVE_STEPS}")
+    assert os.path.exists(os.path.join(checkpoint, STATE_FILE))
+    for a, b in zip(first_rows, full_rows):
+        np.testing.assert_array_equal(a, b)
+
+    resumed, resumed_rows = _run(kind, dataset, tokenizer, interrupted_dir, resume=checkpoint, workers=workers)
+    assert len(resumed_rows) == MAX_STEPS - SAVE_STEPS
+    for step, (a, b) in enumerate(zip(resumed_rows, full_rows[SAVE_STEPS:]), start=SAVE_STEPS + 1):
+        np.testing.assert_array_equal(a, b, err_msg=f"rows of step {step} differ")
+    for name in ("loss", "confidence", "count", "first_loss", "last_step"):
+        np.testing.assert_array_equal(getattr(resumed.scores, name), getattr(full.scores, name), err_msg=name)
+    np.testing.assert_array_equal(resumed.sampler.drawn, full.sampler.drawn)
+
+    # The schedule moved during the run, so the weights changed between refreshes.
+    assert full.sampler.last_target > 0.5
+
+
+def test_resume_true_uses_last_checkpoint(tmp_path, tokenizer):
+    dataset = tokenize_for_causal_lm(make_graded_dataset(48, seed=2), tokenizer)
+    out = str(tmp_path / "run")
+    full, full_rows = _run("trainer", dataset, tokenizer, str(tmp_path / "full"))
+    _run("trainer", dataset, tokenizer, out, stop_at=SAVE_STEPS + 1)
+    resumed, resumed_rows = _run("trainer", dataset, tokenizer, out, resume=True)
+    np.testing.assert_array_equal(resumed.scores.loss, full.scores.loss)
+    assert [r.tolist() for r in resumed_rows] == [r.tolist() for r in full_rows[SAVE_STEPS:]]
+
+
+def test_resume_without_curriculum_state_is_a_clear_error(tmp_path, tokenizer):
+    dataset = tokenize_for_causal_lm(make_graded_dataset(48, seed=2), tokenizer)
+    out = str(tmp_path / "run")
+    _run("trainer", dataset, tokenizer, out, stop_at=SAVE_STEPS + 1)
+    os.remove(os.path.join(out, f"checkpoint-{SAVE_STEPS}", STATE_FILE))
+    with pytest.raises(FileNotFoundError, match="curriculum_state.npz does not exist"):
+        _run("trainer", dataset, tokenizer, out, resume=os.path.join(out, f"checkpoint-{SAVE_STEPS}"))
