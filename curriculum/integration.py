@@ -103,8 +103,12 @@ def check_supported(trainer: Any) -> None:
             "packing=True merges several rows into one training sequence, so per-row scores cannot be kept. "
             "Set packing=False; padding_free=True keeps most of packing's speed and is supported."
         )
-    if getattr(args, "group_by_length", False):
-        raise ValueError("group_by_length=True chooses its own sampler; set group_by_length=False with the curriculum")
+    strategy = getattr(args, "train_sampling_strategy", "random")
+    if getattr(args, "group_by_length", False) or strategy != "random":
+        raise ValueError(
+            f"train_sampling_strategy={strategy!r} chooses its own order of rows, which the curriculum replaces; "
+            "leave it at 'random' (the default)"
+        )
     if not _is_trl_sft(trainer) and not getattr(trainer, "_loss_shifts_labels", False):
         raise ValueError(
             f"the curriculum supports causal language models; {type(trainer.model).__name__} does not use a "
@@ -121,7 +125,13 @@ def _check_labels(trainer: Any) -> None:
     if not all(isinstance(f, dict) for f in features):
         raise ValueError(f"the curriculum needs dataset rows that are dicts, got {type(features[0]).__name__}")
     collate = trainer._get_collator_with_removed_columns(trainer.data_collator, description="training")
-    batch = collate(features)
+    try:
+        batch = collate(features)
+    except Exception as err:
+        raise ValueError(
+            f"the Trainer's data collator could not batch the first two training rows ({type(err).__name__}: {err}); "
+            "pass a collator that pads, such as `DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)`"
+        ) from err
     if "labels" not in batch:
         raise ValueError(
             f"the training batches have no `labels` (keys: {sorted(batch)}), so there is no per-row loss to score. "
@@ -169,8 +179,8 @@ class CurriculumTrainerMixin:
     def _install_curriculum(self) -> None:
         if getattr(self, "_curriculum_installed", False):
             return
-        check_supported(self)
         capture = self.curriculum_callback.capture
+        check_supported(self)
         if not isinstance(self.data_collator, IndexCollator):
             self.data_collator = IndexCollator(self.data_collator)
         self._set_signature_columns_if_needed()
