@@ -1,20 +1,32 @@
 """Online curriculum for the Hugging Face Trainer and TRL's SFTTrainer."""
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
 from .config import ConfigError, CurriculumConfig
-from .difficulty import Difficulty, quantile_rank
-from .integration import CurriculumHandle, CurriculumTrainerMixin, attach, build_curriculum
-from .scores import ScoreTable
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ConfigError",
-    "CurriculumConfig",
-    "CurriculumHandle",
-    "CurriculumTrainerMixin",
-    "Difficulty",
-    "ScoreTable",
-    "attach",
-    "build_curriculum",
-    "quantile_rank",
-]
+# The Trainer integration imports torch, transformers and trl: load it on first use so that
+# `curriculum validate` and config handling start fast.
+_LAZY = {
+    "CurriculumHandle": "integration",
+    "CurriculumTrainerMixin": "integration",
+    "attach": "integration",
+    "build_curriculum": "integration",
+    "Difficulty": "difficulty",
+    "quantile_rank": "difficulty",
+    "ScoreTable": "scores",
+}
+
+__all__ = ["ConfigError", "CurriculumConfig", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

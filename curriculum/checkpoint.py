@@ -20,6 +20,9 @@ def save_state(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dic
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".curriculum_state.", suffix=".tmp", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0o600; give the file the permissions of the other checkpoint files
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +139,12 @@ class CurriculumConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"a curriculum config should be a mapping of keys to values, but got {values!r}")
         known = {f.name for f in dataclasses.fields(cls)}
+        not_text = [k for k in values if not isinstance(k, str)]
+        if not_text:
+            raise ConfigError(
+                f"curriculum keys should be names, but got the key(s) {not_text!r} (YAML reads `on`, `yes`, `null` "
+                f"and numbers as non-strings); allowed keys are {sorted(known)}"
+            )
         unknown = sorted(set(values) - known)
         if unknown:
             hints = [f"{k!r} (did you mean {_closest(k, known)!r}?)" if _closest(k, known) else repr(k) for k in unknown]
@@ -152,6 +159,8 @@ class CurriculumConfig:
                 data = yaml.safe_load(fh)
             except yaml.YAMLError as err:
                 raise ConfigError(f"{path}: not valid YAML: {err}") from None
+            except UnicodeDecodeError as err:
+                raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
         if data is None:
             data = {}
         if isinstance(data, dict) and set(data) == {"curriculum"}:
@@ -185,6 +194,9 @@ def _closest(key: str, known: set[str]) -> str | None:
     return match[0] if match else None
 
 
+_ARTICLE = {"float": "a number", "int": "an integer", "str": "a string", "list[float]": "a list of numbers"}
+
+
 def _type_name(annotation: str) -> tuple[str, bool]:
     optional = "None" in annotation
     base = annotation.replace(" | None", "").replace("None | ", "")
@@ -199,21 +211,30 @@ def _check(f: dataclasses.Field, value: Any) -> Any:
     if value is None:
         if optional:
             return None
-        raise ConfigError(f"{key} should be a {base}, but got {key}=None")
+        raise ConfigError(f"{key} should be {_ARTICLE.get(base, base)}, but got {key}=None")
     if base == "float":
         if isinstance(value, str):
             try:
                 value = float(value)
             except ValueError:
                 raise ConfigError(f"{key} should be a number, but got {key}={value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ConfigError(f"{key} should be a finite number, but got {key}={value!r}")
         value = float(value)
     elif base == "int":
-        if isinstance(value, float) and value.is_integer():
+        original = value
+        if isinstance(value, str):  # YAML reads `1e6` as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{key} should be an integer, but got {key}={original!r}") from None
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
+            if not (math.isfinite(value) and float(value).is_integer()):
+                raise ConfigError(f"{key} should be an integer, but got {key}={original!r}")
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} should be an integer, but got {key}={value!r}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ConfigError(f"{key} should be an integer, but got {key}={original!r}")
+        value = int(value)
     elif base == "str":
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{key} should be a non-empty string, but got {key}={value!r}")

@@ -1,0 +1,142 @@
+"""Atomic save and load of the curriculum's side file."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import curriculum.checkpoint as checkpoint
+from curriculum.checkpoint import STATE_FILE, load_state, save_state
+from curriculum.samplers import CurriculumSampler
+from curriculum.scores import ScoreTable
+
+
+def leftovers(directory) -> list[str]:
+    return sorted(name for name in os.listdir(directory) if name.endswith(".tmp") or name.startswith(".curriculum"))
+
+
+def test_state_file_name():
+    assert STATE_FILE == "curriculum_state.npz"
+
+
+def test_round_trip_arrays_and_meta(tmp_path):
+    arrays = {
+        "scores.loss": np.array([1.5, np.nan, 0.25], dtype=np.float32),
+        "scores.count": np.array([2, 0, 1], dtype=np.int32),
+        "sampler.stream": np.arange(10, dtype=np.int64),
+        "empty": np.zeros(0, dtype=np.float64),
+    }
+    meta = {"format": 1, "global_step": 7, "nested": {"epoch": 2, "big": 2**100, "name": "é"}, "list": [1, 2.5, None]}
+    path = tmp_path / STATE_FILE
+    save_state(path, arrays, meta)
+    loaded_arrays, loaded_meta = load_state(path)
+    assert loaded_meta == meta
+    assert set(loaded_arrays) == set(arrays)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(loaded_arrays[key], value)
+        assert loaded_arrays[key].dtype == value.dtype
+    assert leftovers(tmp_path) == []
+    assert os.listdir(tmp_path) == [STATE_FILE]
+
+
+def test_save_creates_missing_folder_and_accepts_str_path(tmp_path):
+    path = str(tmp_path / "checkpoint-5" / STATE_FILE)
+    save_state(path, {"a": np.array([3])}, {"k": "v"})
+    arrays, meta = load_state(path)
+    assert arrays["a"].tolist() == [3] and meta == {"k": "v"}
+    assert os.listdir(tmp_path / "checkpoint-5") == [STATE_FILE]
+
+
+def test_save_overwrites_previous_file(tmp_path):
+    path = tmp_path / STATE_FILE
+    save_state(path, {"a": np.array([1, 2])}, {"version": 1})
+    save_state(path, {"b": np.array([3.0])}, {"version": 2})
+    arrays, meta = load_state(path)
+    assert list(arrays) == ["b"] and meta == {"version": 2}
+    assert os.listdir(tmp_path) == [STATE_FILE]
+
+
+def test_failure_mid_write_leaves_previous_file_untouched(tmp_path, monkeypatch):
+    path = tmp_path / STATE_FILE
+    save_state(path, {"a": np.arange(5)}, {"version": 1})
+    before = path.read_bytes()
+
+    def failing_savez(file, *args, **kwargs):
+        file.write(b"PK\x03\x04 partial garbage")  # some bytes reach the temporary file, then the write fails
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.np, "savez", failing_savez)
+    with pytest.raises(OSError, match="disk full"):
+        save_state(path, {"a": np.arange(100)}, {"version": 2})
+    monkeypatch.undo()
+
+    assert path.read_bytes() == before
+    arrays, meta = load_state(path)
+    assert arrays["a"].tolist() == [0, 1, 2, 3, 4] and meta == {"version": 1}
+    assert os.listdir(tmp_path) == [STATE_FILE]  # no temporary file left behind
+
+
+def test_failure_without_previous_file_leaves_nothing(tmp_path, monkeypatch):
+    def failing_savez(file, *args, **kwargs):
+        raise KeyboardInterrupt  # also cleaned up on interrupts (BaseException)
+
+    monkeypatch.setattr(checkpoint.np, "savez", failing_savez)
+    with pytest.raises(KeyboardInterrupt):
+        save_state(tmp_path / STATE_FILE, {"a": np.arange(3)}, {})
+    assert os.listdir(tmp_path) == []
+
+
+def test_meta_not_json_serialisable_leaves_nothing(tmp_path):
+    path = tmp_path / STATE_FILE
+    with pytest.raises(TypeError):
+        save_state(path, {"a": np.arange(3)}, {"bad": object()})
+    assert os.listdir(tmp_path) == []
+
+
+def test_load_refuses_pickled_objects(tmp_path):
+    path = tmp_path / STATE_FILE
+    save_state(path, {"obj": np.array([{"x": 1}], dtype=object)}, {})
+    with pytest.raises(ValueError):
+        load_state(path)
+
+
+def test_saved_file_has_default_permissions(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    path = tmp_path / STATE_FILE
+    save_state(path, {"a": np.arange(3)}, {})
+    reference = tmp_path / "reference"
+    reference.write_bytes(b"")
+    assert oct(os.stat(path).st_mode & 0o777) == oct(os.stat(reference).st_mode & 0o777) == oct(0o666 & ~umask)
+
+
+def test_score_table_and_sampler_state_survive_the_file(tmp_path):
+    # The callback stores the score table and the sampler's stream as arrays, the rest of the sampler in meta.
+    table = ScoreTable(6, ema=0.5)
+    table.update(np.array([0, 3, 3]), np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.25, 0.75]), step=2)
+
+    def make() -> CurriculumSampler:
+        return CurriculumSampler(6, lambda: np.linspace(0, 1, 6), lambda p: p, num_samples=40, refresh_every=8, seed=4)
+
+    expected = list(make())
+    sampler = make()
+    it = iter(sampler)
+    for _ in range(13):
+        next(it)
+    sampler_state = sampler.state_dict()
+    arrays = {f"scores.{k}": v for k, v in table.state_dict().items()}
+    arrays["sampler.stream"] = sampler_state.pop("stream")
+    save_state(tmp_path / STATE_FILE, arrays, {"format": 1, "sampler": sampler_state})
+
+    loaded_arrays, meta = load_state(tmp_path / STATE_FILE)
+    fresh_table = ScoreTable(6, ema=0.5)
+    fresh_table.load_state_dict({k[len("scores.") :]: v for k, v in loaded_arrays.items() if k.startswith("scores.")})
+    for name, value in table.state_dict().items():
+        np.testing.assert_array_equal(getattr(fresh_table, name), value)
+    assert fresh_table.num_seen == 2
+
+    fresh_sampler = make()
+    fresh_sampler.load_state_dict({**meta["sampler"], "stream": loaded_arrays["sampler.stream"]})
+    assert list(fresh_sampler) == expected

@@ -1,0 +1,408 @@
+"""`CurriculumSampler` (determinism, refresh blocks, distribution, resume) and `sampling_weights`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from curriculum.samplers import KERNELS, CurriculumSampler, normalized_entropy, sampling_weights
+
+
+class CountingDifficulty:
+    """Difficulty that changes at every call (driven by a counter that a resume restores)."""
+
+    def __init__(self, num_rows: int, calls: int = 0) -> None:
+        self.base = np.linspace(0.0, 1.0, num_rows)
+        self.calls = calls
+
+    def __call__(self) -> np.ndarray:
+        d = np.roll(self.base, 7 * self.calls)
+        self.calls += 1
+        return d
+
+
+class RecordingSchedule:
+    """Constant target that records every progress value it is asked about."""
+
+    def __init__(self, target: float = 0.5) -> None:
+        self.target = target
+        self.progress: list[float] = []
+
+    def __call__(self, p: float) -> float:
+        self.progress.append(p)
+        return self.target
+
+
+def make_sampler(num_rows: int = 50, difficulty=None, schedule=None, **kwargs) -> CurriculumSampler:
+    difficulty = difficulty if difficulty is not None else np.linspace(0.0, 1.0, num_rows)
+    difficulty_fn = difficulty if callable(difficulty) else (lambda: difficulty)
+    kwargs.setdefault("refresh_every", 16)
+    kwargs.setdefault("seed", 123)
+    return CurriculumSampler(num_rows, difficulty_fn, schedule or (lambda p: 0.2 + 0.6 * p), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------- determinism
+
+
+def test_iterating_twice_gives_the_same_stream():
+    sampler = make_sampler(num_samples=100)
+    first = list(sampler)
+    assert len(first) == 100
+    assert list(sampler) == first
+    assert all(type(i) is int for i in first)
+
+
+def test_fresh_sampler_same_seed_and_epoch_gives_same_stream():
+    a, b = make_sampler(seed=5), make_sampler(seed=5)
+    assert list(a) == list(b)
+    a.set_epoch(3)
+    b.set_epoch(3)
+    assert list(a) == list(b)
+    assert list(make_sampler(seed=6)) != list(make_sampler(seed=5))
+
+
+def test_set_epoch_changes_stream_and_same_epoch_keeps_it():
+    sampler = make_sampler(num_samples=200)
+    epoch0 = list(sampler)
+    sampler.set_epoch(0)  # no-op
+    assert list(sampler) == epoch0
+    sampler.set_epoch(1)
+    epoch1 = list(sampler)
+    assert epoch1 != epoch0
+    sampler.set_epoch(1)
+    assert list(sampler) == epoch1
+    sampler.set_epoch(0)  # a new epoch-0 stream: the generator is seeded by (seed, epoch)
+    assert list(sampler) == epoch0
+
+
+def test_set_epoch_same_epoch_keeps_a_partially_drawn_stream():
+    reference = list(make_sampler(num_samples=100))
+    sampler = make_sampler(num_samples=100)
+    it = iter(sampler)
+    head = [next(it) for _ in range(37)]
+    sampler.set_epoch(0)
+    assert sampler.drawn.size == 48  # three blocks of 16 are drawn, not reset
+    assert head + list(it) == reference
+    assert list(sampler) == reference
+
+
+def test_drawn_is_a_read_only_view_of_the_stream():
+    sampler = make_sampler(num_samples=40)
+    assert sampler.drawn.size == 0
+    stream = list(sampler)
+    assert sampler.drawn.tolist() == stream
+    with pytest.raises(ValueError):
+        sampler.drawn[0] = 1
+    assert list(sampler) == stream
+
+
+# ---------------------------------------------------------------------------------------------------- length, range
+
+
+@pytest.mark.parametrize(
+    "num_rows, num_samples, multiple_of, expected",
+    [(10, None, 1, 10), (10, 10, 4, 12), (10, None, 8, 16), (10, 10, 5, 10), (10, 33, 32, 64), (3, 1, 7, 7)],
+)
+def test_len_rounds_up_to_multiple_of(num_rows, num_samples, multiple_of, expected):
+    sampler = make_sampler(num_rows, num_samples=num_samples, multiple_of=multiple_of)
+    assert len(sampler) == expected
+    assert len(list(sampler)) == expected
+
+
+@pytest.mark.parametrize(
+    "target, uniform_mix, kernel",
+    [(0.0, 0.0, "laplace"), (1.0, 0.0, "gaussian"), (1.0, 0.05, "gaussian"), (0.0, 0.05, "laplace"), (0.5, 1.0, "laplace")],
+)
+def test_all_indices_in_range(target, uniform_mix, kernel):
+    sampler = make_sampler(
+        7, schedule=lambda p: target, num_samples=5000, refresh_every=500, uniform_mix=uniform_mix, kernel=kernel
+    )
+    stream = np.array(list(sampler))
+    assert stream.min() >= 0 and stream.max() <= 6
+    assert stream.size == 5000
+    if uniform_mix > 0:  # with 5000 draws and a uniform floor, every row appears
+        assert len(np.unique(stream)) == 7
+    else:  # without it, the draws concentrate next to the target
+        assert np.bincount(stream, minlength=7)[6 if target == 1.0 else 0] > 1000
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"refresh_every": 0}, r"refresh_every should be a positive integer value, but got refresh_every=0"),
+        ({"multiple_of": 2.0}, r"multiple_of should be a positive integer value, but got multiple_of=2\.0"),
+        ({"num_samples": -1}, r"num_samples should be a positive integer value, but got num_samples=-1"),
+    ],
+)
+def test_bad_arguments(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make_sampler(10, **kwargs)
+
+
+def test_bad_num_rows():
+    with pytest.raises(ValueError, match=r"num_rows should be a positive integer value, but got num_rows=0"):
+        CurriculumSampler(0, lambda: np.zeros(0), lambda p: 0.5)
+
+
+def test_difficulty_of_wrong_shape():
+    sampler = CurriculumSampler(5, lambda: np.zeros(4), lambda p: 0.5)
+    with pytest.raises(ValueError, match=r"difficulty_fn should return 5 values, but returned \(4,\)"):
+        list(sampler)
+
+
+# ---------------------------------------------------------------------------------------------------- distribution
+
+
+def test_empirical_distribution_matches_sampling_weights():
+    n, draws = 20, 200_000
+    difficulty = np.linspace(0.0, 1.0, n)
+    sampler = CurriculumSampler(
+        n, lambda: difficulty, lambda p: 0.7, num_samples=draws, refresh_every=4096, width=0.15, uniform_mix=0.1, seed=0
+    )
+    counts = np.bincount(np.fromiter(sampler, dtype=np.int64, count=draws), minlength=n)
+    probs = sampling_weights(difficulty, 0.7, "laplace", 0.15, 0.1)
+
+    # Pearson chi-square with 19 degrees of freedom: mean 19, sd ~6.2. The seed is fixed, so this cannot flake.
+    chi2 = float(((counts - draws * probs) ** 2 / (draws * probs)).sum())
+    assert chi2 < 19 + 6 * math.sqrt(2 * 19)
+    # The same statistic rejects a slightly different target: the check has power.
+    wrong = sampling_weights(difficulty, 0.65, "laplace", 0.15, 0.1)
+    assert float(((counts - draws * wrong) ** 2 / (draws * wrong)).sum()) > 500
+
+    # Mean difficulty within 4 standard errors of its expectation.
+    expected_mean = float(probs @ difficulty)
+    sd = math.sqrt(float(probs @ difficulty**2) - expected_mean**2)
+    observed_mean = float(counts @ difficulty) / draws
+    assert abs(observed_mean - expected_mean) < 4 * sd / math.sqrt(draws)
+    assert observed_mean > 0.6  # pulled toward the target
+
+
+def test_diagnostics_of_latest_refresh():
+    difficulty = np.linspace(0.0, 1.0, 10)
+    sampler = make_sampler(10, difficulty=difficulty, schedule=lambda p: 0.3, num_samples=32, width=0.2, uniform_mix=0.2)
+    assert sampler.last_target is None
+    list(sampler)
+    assert sampler.last_target == 0.3
+    np.testing.assert_array_equal(sampler.last_difficulty, difficulty)
+    probs = sampling_weights(difficulty, 0.3, "laplace", 0.2, 0.2)
+    assert sampler.last_entropy == pytest.approx(normalized_entropy(probs))
+
+
+# ---------------------------------------------------------------------------------------------------- refresh blocks
+
+
+def test_difficulty_fn_called_once_per_block_at_block_start():
+    difficulty = CountingDifficulty(10)
+    schedule = RecordingSchedule()
+    sampler = CurriculumSampler(10, difficulty, schedule, num_samples=100, refresh_every=30, budget=200)
+    it = iter(sampler)
+    assert difficulty.calls == 0  # lazy
+    next(it)
+    assert difficulty.calls == 1
+    for _ in range(29):
+        next(it)
+    assert difficulty.calls == 1  # positions 0..29 come from the first block
+    next(it)
+    assert difficulty.calls == 2  # position 30 starts the second block
+    rest = list(it)
+    assert len(rest) == 100 - 31
+    assert difficulty.calls == 4  # blocks at 0, 30, 60, 90 (the last one holds 10)
+    # progress at the block start: position / budget
+    assert schedule.progress == [0.0, 30 / 200, 60 / 200, 90 / 200]
+    # Replaying the epoch draws nothing new.
+    list(sampler)
+    assert difficulty.calls == 4 and len(schedule.progress) == 4
+
+
+def test_progress_includes_epoch_and_is_capped():
+    schedule = RecordingSchedule()
+    sampler = CurriculumSampler(10, lambda: np.full(10, 0.5), schedule, num_samples=100, refresh_every=40, budget=150)
+    sampler.set_epoch(1)
+    list(sampler)
+    # (1 * 100 + position) / 150, capped at 1
+    assert schedule.progress == [100 / 150, 140 / 150, 1.0]
+    assert sampler.progress(0) == pytest.approx(100 / 150)
+
+
+def test_default_budget_is_one_epoch():
+    schedule = RecordingSchedule()
+    sampler = CurriculumSampler(10, lambda: np.full(10, 0.5), schedule, num_samples=10, multiple_of=8, refresh_every=4)
+    list(sampler)
+    assert schedule.progress == [0.0, 4 / 16, 8 / 16, 12 / 16]
+
+
+def test_target_is_used_for_the_block():
+    # Difficulty sorted by row; the target jumps from 0 to 1 at progress 0.5: the first half of the stream draws
+    # low rows, the second half high rows.
+    n = 100
+    sampler = CurriculumSampler(
+        n, lambda: np.linspace(0, 1, n), lambda p: 0.0 if p < 0.5 else 1.0,
+        num_samples=2000, refresh_every=1000, width=0.05, uniform_mix=0.0, seed=1,
+    )  # fmt: skip
+    stream = np.array(list(sampler))
+    assert stream[:1000].mean() < 10 and stream[1000:].mean() > 89
+
+
+# ---------------------------------------------------------------------------------------------------- state
+
+
+@pytest.mark.parametrize("consumed", [0, 1, 16, 37, 99, 100])
+def test_resume_mid_epoch_equals_uninterrupted(consumed):
+    kwargs = dict(num_samples=100, refresh_every=16, seed=9, uniform_mix=0.05, width=0.1)
+    uninterrupted = list(CurriculumSampler(30, CountingDifficulty(30), lambda p: 0.2 + 0.6 * p, **kwargs))
+    # The difficulty really changes between blocks: a constant one gives another stream.
+    assert uninterrupted != list(CurriculumSampler(30, lambda: np.linspace(0, 1, 30), lambda p: 0.2 + 0.6 * p, **kwargs))
+
+    interrupted_fn = CountingDifficulty(30)
+    interrupted = CurriculumSampler(30, interrupted_fn, lambda p: 0.2 + 0.6 * p, **kwargs)
+    it = iter(interrupted)
+    head = [next(it) for _ in range(consumed)]
+    state = interrupted.state_dict()
+    calls = interrupted_fn.calls
+
+    resumed_fn = CountingDifficulty(30, calls=calls)
+    resumed = CurriculumSampler(30, resumed_fn, lambda p: 0.2 + 0.6 * p, **kwargs)
+    resumed.load_state_dict(state)
+    stream = list(resumed)
+    assert head == uninterrupted[:consumed]
+    assert stream == uninterrupted
+    assert resumed_fn.calls == math.ceil(100 / 16)  # 7 blocks in all, none drawn twice
+
+
+def test_resume_in_later_epoch_keeps_epoch():
+    kwargs = dict(num_samples=64, refresh_every=10, seed=2)
+    reference = make_sampler(20, difficulty=CountingDifficulty(20), **kwargs)
+    reference.set_epoch(2)
+    expected = list(reference)
+
+    fn = CountingDifficulty(20)
+    sampler = make_sampler(20, difficulty=fn, **kwargs)
+    sampler.set_epoch(2)
+    it = iter(sampler)
+    for _ in range(25):
+        next(it)
+    state = sampler.state_dict()
+    assert state["epoch"] == 2 and state["stream"].size == 30 and state["num_rows"] == 20
+
+    resumed = make_sampler(20, difficulty=CountingDifficulty(20, calls=fn.calls), **kwargs)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(2)  # the Trainer calls this on resume: a no-op
+    assert resumed.epoch == 2
+    assert list(resumed) == expected
+
+
+def test_state_dict_is_a_snapshot():
+    sampler = make_sampler(num_samples=40)
+    it = iter(sampler)
+    next(it)
+    state = sampler.state_dict()
+    rng_state = {k: v for k, v in state["rng"].items()}
+    stream = state["stream"].copy()
+    list(it)
+    np.testing.assert_array_equal(state["stream"], stream)
+    assert state["rng"] == rng_state
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        (
+            {"num_rows": 50, "num_samples": 120},
+            r"the saved sampler has num_samples=100 but this one has num_samples=120; "
+            r"resume with the same dataset, batch size, number of processes and gradient accumulation",
+        ),
+        ({"num_rows": 51, "num_samples": 100}, r"the saved sampler has num_rows=50 but this one has num_rows=51"),
+    ],
+)
+def test_load_state_dict_mismatch(kwargs, pattern):
+    state = make_sampler(50, num_samples=100).state_dict()
+    other = make_sampler(kwargs.pop("num_rows"), **kwargs)
+    before = list(other)
+    with pytest.raises(ValueError, match=pattern):
+        other.load_state_dict(state)
+    assert list(other) == before  # untouched
+
+
+# ---------------------------------------------------------------------------------------------------- weights
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("uniform_mix", [0.0, 0.1, 0.5, 1.0])
+def test_weights_sum_to_one_and_are_positive(kernel, uniform_mix):
+    d = np.random.default_rng(0).random(1000)
+    w = sampling_weights(d, 0.3, kernel, 0.1, uniform_mix)
+    assert w.shape == (1000,)
+    assert w.sum() == pytest.approx(1.0, abs=1e-12)
+    assert (w >= 0).all()
+
+
+def test_uniform_mix_share_is_exact():
+    # All kernel mass on row 0 (exp(-1000) underflows to 0): the others get exactly uniform_mix / N.
+    d = np.array([0.0, 1.0, 1.0, 1.0])
+    w = sampling_weights(d, 0.0, "laplace", width=1e-3, uniform_mix=0.2)
+    assert w[1] == w[2] == w[3] == 0.2 / 4
+    assert w[0] == pytest.approx(0.8 + 0.05, abs=1e-15)
+    w = sampling_weights(d, 0.0, "gaussian", width=1e-3, uniform_mix=0.3)
+    assert w[1] == w[2] == w[3] == 0.3 / 4
+
+
+def test_uniform_mix_one_is_uniform():
+    w = sampling_weights(np.array([0.0, 0.3, 0.9]), 0.9, uniform_mix=1.0)
+    np.testing.assert_allclose(w, [1 / 3, 1 / 3, 1 / 3], rtol=0, atol=1e-15)
+
+
+def test_laplace_and_gaussian_hand_computed():
+    d = np.array([0.0, 0.5, 1.0])
+    # distances 0.5, 0, 0.5; width 0.5: laplace exp(-0.5 / 0.5) = e^-1, gaussian exp(-0.25 / 0.5) = e^-0.5
+    e1, e05 = math.exp(-1.0), math.exp(-0.5)
+    lap = sampling_weights(d, 0.5, "laplace", width=0.5, uniform_mix=0.0)
+    gau = sampling_weights(d, 0.5, "gaussian", width=0.5, uniform_mix=0.0)
+    np.testing.assert_allclose(lap, np.array([e1, 1.0, e1]) / (1 + 2 * e1), rtol=1e-12)
+    np.testing.assert_allclose(gau, np.array([e05, 1.0, e05]) / (1 + 2 * e05), rtol=1e-12)
+    assert lap[1] > gau[1]
+    # With uniform_mix 0.25: 0.75 * kernel share + 0.25 / 3
+    mixed = sampling_weights(d, 0.5, "laplace", width=0.5, uniform_mix=0.25)
+    np.testing.assert_allclose(mixed, 0.75 * lap + 0.25 / 3, rtol=1e-12)
+
+
+def test_gaussian_is_flatter_near_and_steeper_far_from_target():
+    d = np.array([0.0, 0.05, 0.6])
+    lap = sampling_weights(d, 0.0, "laplace", width=0.1, uniform_mix=0.0)
+    gau = sampling_weights(d, 0.0, "gaussian", width=0.1, uniform_mix=0.0)
+    assert gau[1] / gau[0] > lap[1] / lap[0]  # exp(-0.125) > exp(-0.5)
+    assert gau[2] / gau[0] < lap[2] / lap[0]  # exp(-18) < exp(-6)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_weights_do_not_underflow_far_from_target(kernel):
+    # Every row is far from the target: without the shift by the minimum distance, all kernels would be 0.
+    w = sampling_weights(np.array([10.0, 10.001, 10.003]), 0.0, kernel, width=1e-2, uniform_mix=0.0)
+    assert np.isfinite(w).all()
+    assert w.sum() == pytest.approx(1.0)
+    assert w[0] > w[1] > w[2]
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"kernel": "box"}, r"kernel should be one of \['laplace', 'gaussian'\], but got kernel='box'"),
+        ({"width": 0.0}, r"width should be > 0, but got width=0\.0"),
+        ({"width": -1}, r"width should be > 0, but got width=-1"),
+        ({"uniform_mix": 1.5}, r"uniform_mix should be in \[0, 1\], but got uniform_mix=1\.5"),
+        ({"uniform_mix": -0.1}, r"uniform_mix should be in \[0, 1\], but got uniform_mix=-0\.1"),
+    ],
+)
+def test_bad_weight_arguments(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        sampling_weights(np.array([0.1, 0.2]), 0.5, **kwargs)
+
+
+def test_normalized_entropy():
+    assert normalized_entropy(np.full(8, 1 / 8)) == pytest.approx(1.0, abs=1e-12)
+    assert normalized_entropy(np.array([1.0, 0.0, 0.0])) == 0.0
+    assert normalized_entropy(np.array([0.5, 0.5, 0.0, 0.0])) == pytest.approx(0.5)  # log 2 / log 4
+    assert normalized_entropy(np.array([1.0])) == 1.0
+    concentrated = sampling_weights(np.linspace(0, 1, 100), 0.5, width=0.01, uniform_mix=0.0)
+    assert normalized_entropy(concentrated) < normalized_entropy(sampling_weights(np.linspace(0, 1, 100), 0.5))
