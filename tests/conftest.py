@@ -53,6 +53,7 @@ def make_trainer(
     callbacks: Sequence[Any] = (),
     seed: int = 0,
     attach_curriculum: bool = True,
+    eval_dataset: Any = None,
     **extra_args: Any,
 ):
     """A `Trainer` ("trainer": pre-tokenized data) or `SFTTrainer` ("sft": prompt/completion data) with the
@@ -85,6 +86,7 @@ def make_trainer(
             model=model,
             args=TrainingArguments(**common),
             train_dataset=dataset,
+            eval_dataset=eval_dataset,
             data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
             callbacks=list(callbacks),
         )
@@ -93,7 +95,12 @@ def make_trainer(
 
         args = SFTConfig(**common, padding_free=padding_free, max_length=None if padding_free else 128)
         trainer = SFTTrainer(
-            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=list(callbacks)
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            eval_dataset=eval_dataset,
+            processing_class=tokenizer,
+            callbacks=list(callbacks),
         )
     else:
         raise ValueError(kind)

@@ -158,3 +158,18 @@ def test_index_collator_keeps_rows_and_passes_through():
     batch = collate([{"x": 1, "sample_index": 7}, {"x": 2, "sample_index": 3}])
     assert batch["sample_index"].tolist() == [7, 3] and batch["x"].tolist() == [1, 2]
     assert "sample_index" not in collate([{"x": 5}])
+
+
+@pytest.mark.parametrize("kind", ["trainer", "sft"])
+def test_evaluation_during_training_is_not_scored(tmp_path, tokenizer, kind):
+    raw = make_graded_dataset(32, seed=4)
+    dataset = tokenize_for_causal_lm(raw, tokenizer) if kind == "trainer" else raw
+    trainer, handle = make_trainer(
+        kind, dataset, tokenizer, str(tmp_path), max_steps=4, eval_strategy="steps", eval_steps=2,
+        per_device_eval_batch_size=4, eval_dataset=dataset.select(range(8)),
+    )
+    trainer.train()
+    assert handle.scores.count.sum() == 4 * 4 * 2
+    evals = [log for log in trainer.state.log_history if "eval_loss" in log]
+    assert len(evals) == 2 and all(np.isfinite(log["eval_loss"]) for log in evals)
+    assert not any(key.startswith("curriculum/") for log in evals for key in log)
