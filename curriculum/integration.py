@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import datasets
 import numpy as np
 import torch
 from transformers import Trainer
@@ -206,8 +207,12 @@ class CurriculumTrainerMixin:
     def get_train_dataloader(self):
         self._install_curriculum()
         check_process_count(self.accelerator.num_processes)
+        dataset = self.train_dataset
+        if isinstance(dataset, datasets.Dataset):
+            # Drop unused (often long text) columns before rows are fetched, as the Trainer does for its own path.
+            dataset = self._remove_unused_columns(dataset, description="Training")
         return self._get_dataloader(
-            dataset=IndexedDataset(self.train_dataset),
+            dataset=IndexedDataset(dataset),
             description="Training",
             batch_size=self._train_batch_size,
             sampler_fn=self._get_train_sampler,

@@ -1,0 +1,1 @@
+"""Benchmarks of the curriculum package (run from the repository root with `python -m benchmarks....`)."""

@@ -1,0 +1,1 @@
+"""Overhead of the curriculum: training step time with and without it."""

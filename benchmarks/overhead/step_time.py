@@ -1,0 +1,276 @@
+"""Step time with and without the curriculum, measured side by side (alternating runs) on CPU."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
+from transformers.trainer_callback import PrinterCallback  # noqa: E402
+
+from curriculum import CurriculumConfig, attach  # noqa: E402
+from curriculum.toy import make_graded_dataset, make_tiny_model, make_tokenizer, tokenize_for_causal_lm  # noqa: E402
+
+KINDS = ("Trainer", "SFTTrainer")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One model/data size. `vocab_size=None` means the toy character tokenizer and graded data of the quickstart."""
+
+    name: str
+    vocab_size: int | None
+    hidden_size: int
+    num_layers: int
+    seq_len: int
+    batch_size: int
+    rows: int
+
+
+def make_setups(quick: bool) -> list[Setup]:
+    if quick:
+        return [
+            Setup("quickstart tiny", None, 32, 1, 64, 8, 128),
+            Setup("vocab 32k (quick)", 32000, 32, 1, 32, 4, 64),
+        ]
+    return [
+        Setup("quickstart tiny", None, 128, 2, 64, 32, 4000),
+        Setup("vocab 32k", 32000, 256, 2, 128, 8, 2000),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+
+def word_tokenizer(vocab_size: int) -> Any:
+    """A local word-level tokenizer with `vocab_size` entries: 4 specials and the words `w4` ... (no download)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "<s>", "</s>"]
+    vocab = {tok: i for i, tok in enumerate(specials + [f"w{i}" for i in range(len(specials), vocab_size)])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+def word_dataset(rows: int, seq_len: int, vocab_size: int, seed: int = 0) -> Any:
+    """Prompt/completion rows of random words, `seq_len` tokens in all (with EOS), and a two-valued `task`.
+
+    The prompt ends with a space so that prompt + completion splits into the same words as the two parts.
+    """
+    from datasets import Dataset
+
+    rng = random.Random(seed)
+    half = seq_len // 2
+
+    def words(n: int) -> str:
+        return " ".join(f"w{rng.randrange(4, vocab_size)}" for _ in range(n))
+
+    return Dataset.from_list(
+        [
+            {"prompt": words(half) + " ", "completion": words(seq_len - half - 1), "task": f"t{i % 2}"}
+            for i in range(rows)
+        ]
+    )
+
+
+def prepare(setup: Setup) -> tuple[Any, Any, Any]:
+    """Tokenizer, prompt/completion dataset (for SFTTrainer) and its tokenized form (for Trainer)."""
+    if setup.vocab_size is None:
+        tokenizer = make_tokenizer()
+        raw = make_graded_dataset(setup.rows, seed=0)
+    else:
+        tokenizer = word_tokenizer(setup.vocab_size)
+        raw = word_dataset(setup.rows, setup.seq_len, setup.vocab_size)
+    return tokenizer, raw, tokenize_for_causal_lm(raw, tokenizer, max_length=setup.seq_len)
+
+
+# ---------------------------------------------------------------------------------------------------- trainers
+
+
+class StepClock(TrainerCallback):
+    """Timestamps every `on_step_end`: consecutive differences are full steps (data, forward, backward, optimizer,
+    callbacks and logging)."""
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
+        self.stamps.append(time.perf_counter())
+
+    def step_times(self, warmup: int) -> list[float]:
+        return np.diff(self.stamps)[warmup:].tolist()
+
+
+def common_args(setup: Setup, steps: int, output_dir: str) -> dict[str, Any]:
+    return dict(
+        output_dir=output_dir,
+        max_steps=steps,
+        per_device_train_batch_size=setup.batch_size,
+        learning_rate=1e-3,
+        lr_scheduler_type="constant",
+        logging_steps=10,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+
+
+def build_trainer(
+    kind: str, setup: Setup, model: Any, data: tuple[Any, Any, Any], output_dir: str, steps: int
+) -> tuple[Any, StepClock]:
+    tokenizer, raw, tokenized = data
+    clock = StepClock()
+    if kind == "Trainer":
+        trainer = Trainer(
+            model=model,
+            args=TrainingArguments(**common_args(setup, steps, output_dir)),
+            train_dataset=tokenized,
+            data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
+            callbacks=[clock],
+        )
+    else:
+        from trl import SFTConfig, SFTTrainer
+
+        args = SFTConfig(
+            **common_args(setup, steps, output_dir),
+            max_length=setup.seq_len,
+            bf16=False,
+            activation_checkpointing=False,
+        )
+        trainer = SFTTrainer(model=model, args=args, train_dataset=raw, processing_class=tokenizer, callbacks=[clock])
+    trainer.remove_callback(PrinterCallback)  # no log dicts on stdout
+    return trainer, clock
+
+
+def run_once(
+    kind: str, setup: Setup, base_model: Any, data: tuple, steps: int, warmup: int, with_curriculum: bool
+) -> tuple[list[float], int | None]:
+    """Per-step seconds of one fresh `train()` of `steps` steps, and the score table's bytes per row."""
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as output_dir:
+        trainer, clock = build_trainer(kind, setup, copy.deepcopy(base_model), data, output_dir, steps)
+        handle = attach(trainer, CurriculumConfig(group_column="task")) if with_curriculum else None
+        trainer.train()
+    bytes_per_row = handle.scores.bytes_per_row if handle is not None else None
+    del trainer
+    gc.collect()
+    return clock.step_times(warmup), bytes_per_row
+
+
+def measure(kind: str, setup: Setup, data: tuple, reps: int, steps: int, warmup: int) -> dict[str, Any]:
+    """Alternate runs without (A) and with (B) the curriculum, ABBA ABBA ..., on identical model copies and data."""
+    vocab = setup.vocab_size or len(data[0])
+    base_model = make_tiny_model(vocab, setup.hidden_size, setup.num_layers, max_positions=max(256, setup.seq_len))
+    times: dict[bool, list[float]] = {False: [], True: []}
+    pair_ratios = []
+    bytes_per_row = None
+    for rep in range(reps):
+        run_medians = {}
+        for with_curriculum in (False, True) if rep % 2 == 0 else (True, False):
+            step_times, nbytes = run_once(kind, setup, base_model, data, steps, warmup, with_curriculum)
+            times[with_curriculum].extend(step_times)
+            run_medians[with_curriculum] = statistics.median(step_times)
+            bytes_per_row = nbytes or bytes_per_row
+        pair_ratios.append(run_medians[True] / run_medians[False])
+    without, with_ = statistics.median(times[False]), statistics.median(times[True])
+    return {
+        "setup": f"{setup.name} / {kind}",
+        "vocab": vocab,
+        "without_ms": 1000 * without,
+        "with_ms": 1000 * with_,
+        "ratio": with_ / without,
+        "bytes_per_row": bytes_per_row,
+        "samples": len(times[False]),
+        "pair_ratios": pair_ratios,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    print("| setup | vocab | ms/step without | ms/step with | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['setup']} | {r['vocab']} | {r['without_ms']:.1f} | {r['with_ms']:.1f} | {r['ratio']:.3f} |")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=4, help="ABBA repetitions per setup (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=30, help="optimizer steps per run (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=5, help="first step intervals left out (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own default)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 reps of 8 steps: a smoke test (< 60 s)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.reps, args.steps, args.warmup = 2, 8, 2
+    if args.steps <= args.warmup + 1:
+        parser.error("--steps should exceed --warmup + 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"# Step time with and without the curriculum\n\ntorch {torch.__version__}, CPU, {torch.get_num_threads()} "
+        f"torch threads ({os.cpu_count()} cores); {args.reps} reps x {args.steps} steps per variant, alternating "
+        f"ABBA on fresh trainers with identical model copies and data; first {args.warmup} step(s) of each run left "
+        f"out; median of all per-step times (on_step_end to on_step_end).\n",
+        flush=True,
+    )
+    results = []
+    for setup in make_setups(args.quick):
+        data = prepare(setup)
+        for kind in KINDS:
+            started = time.perf_counter()
+            result = measure(kind, setup, data, args.reps, args.steps, args.warmup)
+            results.append(result)
+            print(
+                f"  {result['setup']}: {result['without_ms']:.1f} -> {result['with_ms']:.1f} ms/step "
+                f"(ratio {result['ratio']:.3f}; per rep {min(result['pair_ratios']):.3f}-"
+                f"{max(result['pair_ratios']):.3f}; "
+                f"{result['samples']} steps each; {time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
+    print()
+    print_table(results)
+    nbytes = next((r["bytes_per_row"] for r in results if r["bytes_per_row"]), None)
+    print(f"\nScore table: {nbytes} bytes per row (handle.scores.bytes_per_row).")
+    print("ratio = median ms/step with / without; target: <= 1.03 at vocab 32k.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
