@@ -10,6 +10,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from ..capture import LossCapture
 from ..checkpoint import STATE_FILE, load_state, save_state
+from ..distributed import check_same_stream, world_size
 from ..scores import ScoreTable
 from ..samplers import CurriculumSampler
 
@@ -78,6 +79,17 @@ class CurriculumCallback(TrainerCallback):
             self._difficulty_rows += int(ids.size)
         self.scores.update(ids, loss, confidence, step=state.global_step)
         self._global_step = state.global_step
+        self._check_stream(state.global_step)
+
+    def _check_stream(self, step: int) -> None:
+        """At refresh points, compare a digest of the stream consumed since the last one across processes."""
+        sampler = self.sampler
+        window = sampler.refresh_every
+        if world_size() == 1 or step % max(1, window // sampler.multiple_of):
+            return
+        end = step * sampler.multiple_of - sampler.epoch * len(sampler)
+        if 0 < end <= sampler.drawn.size:
+            check_same_stream(sampler.drawn[max(0, end - window) : end], where=f"step {step}, epoch {sampler.epoch}")
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         if state.is_world_process_zero and args.should_save:

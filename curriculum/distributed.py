@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["check_process_count", "gather_rows", "world_size"]
+__all__ = ["check_process_count", "check_same_stream", "gather_rows", "stream_digest", "world_size"]
 
 
 def world_size() -> int:
@@ -50,4 +50,22 @@ def check_process_count(accelerate_processes: int) -> None:
 
 def stream_digest(indices: np.ndarray) -> int:
     """A 63-bit digest of an index array, cheap to compare across processes."""
-    return int.from_bytes(hashlib.blake2b(np.ascontiguousarray(indices).tobytes(), digest_size=8).digest(), "little") >> 1
+    data = np.ascontiguousarray(indices, dtype=np.int64).tobytes()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") >> 1
+
+
+def check_same_stream(indices: np.ndarray, where: str) -> None:
+    """Raise on every process when the processes' copies of a stream segment differ (one tiny all-gather)."""
+    if world_size() == 1:
+        return
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    mine = torch.tensor([stream_digest(indices)], dtype=torch.int64, device=device)
+    digests = [torch.zeros_like(mine) for _ in range(world_size())]
+    dist.all_gather(digests, mine)
+    values = [int(d.item()) for d in digests]
+    if len(set(values)) > 1:
+        raise RuntimeError(
+            f"curriculum: the processes sampled different rows ({where}; stream digests by rank: {values}). Every "
+            "process must build the curriculum from the same dataset in the same order, with the same config and "
+            "seed, and score every step (do not filter or shuffle the dataset per rank)."
+        )
