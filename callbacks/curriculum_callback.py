@@ -11,6 +11,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from ..capture import LossCapture
 from ..checkpoint import STATE_FILE, load_state, save_state
 from ..distributed import check_same_stream, world_size
+from ..replay import ReplayPolicy
 from ..scores import ScoreTable
 from ..samplers import CurriculumSampler
 
@@ -52,17 +53,29 @@ class CurriculumCallback(TrainerCallback):
     ```
     """
 
-    def __init__(self, scores: ScoreTable, sampler: CurriculumSampler) -> None:
+    def __init__(
+        self,
+        scores: ScoreTable,
+        sampler: CurriculumSampler,
+        replay: ReplayPolicy | None = None,
+        task_names: list[str] | None = None,
+    ) -> None:
         if len(scores) != sampler.num_rows:
             raise ValueError(
                 f"the score table has {len(scores)} rows but the sampler draws from {sampler.num_rows}; "
                 "both should be the training dataset's length"
             )
+        if replay is not None and sampler.replay is not replay.buffer:
+            raise ValueError("the replay policy should fill the buffer the sampler draws from (sampler.replay)")
         self.scores = scores
         self.sampler = sampler
+        self.replay = replay
+        self.task_names = task_names
         self.capture = LossCapture()
         self._difficulty_sum = 0.0
         self._difficulty_rows = 0
+        self._replayed = 0
+        self._consumed = 0
         self._global_step = 0
 
     # ------------------------------------------------------------------ events
@@ -79,7 +92,27 @@ class CurriculumCallback(TrainerCallback):
             self._difficulty_rows += int(ids.size)
         self.scores.update(ids, loss, confidence, step=state.global_step)
         self._global_step = state.global_step
+        if self.replay is not None:
+            self.replay.observe(ids, state.global_step, self.sampler.schedule(self._progress()))
+        window = self._consumed_window(state.global_step)
+        if window is not None:
+            self._replayed += int(self.sampler.replayed[window].sum())
+            self._consumed += window.stop - window.start
         self._check_stream(state.global_step)
+
+    def _consumed_window(self, step: int) -> slice | None:
+        """Positions of the current epoch's stream consumed by optimizer step `step`."""
+        sampler = self.sampler
+        end = step * sampler.multiple_of - sampler.epoch * len(sampler)
+        if 0 < end <= sampler.drawn.size:
+            return slice(end - sampler.multiple_of, end)
+        return None
+
+    def _progress(self) -> float:
+        if self.sampler.progress_fn is not None:
+            return self.sampler.progress(0)
+        budget = self.sampler.budget or self.sampler.num_samples
+        return min(1.0, self._global_step * self.sampler.multiple_of / budget)
 
     def _check_stream(self, step: int) -> None:
         """At refresh points, compare a digest of the stream consumed since the last one across processes."""
@@ -87,9 +120,10 @@ class CurriculumCallback(TrainerCallback):
         window = sampler.refresh_every
         if world_size() == 1 or step % max(1, window // sampler.multiple_of):
             return
-        end = step * sampler.multiple_of - sampler.epoch * len(sampler)
-        if 0 < end <= sampler.drawn.size:
-            check_same_stream(sampler.drawn[max(0, end - window) : end], where=f"step {step}, epoch {sampler.epoch}")
+        consumed = self._consumed_window(step)
+        if consumed is not None:
+            segment = sampler.drawn[max(0, consumed.stop - window) : consumed.stop]
+            check_same_stream(segment, where=f"step {step}, epoch {sampler.epoch}")
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         if state.is_world_process_zero and args.should_save:
@@ -100,18 +134,25 @@ class CurriculumCallback(TrainerCallback):
 
     def metrics(self) -> dict[str, float]:
         """The `curriculum/*` metrics since the previous call (window means) and of the current state."""
-        budget = self.sampler.budget or self.sampler.num_samples
-        progress = min(1.0, self._global_step * self.sampler.multiple_of / budget)
+        progress = self._progress()
         out = {
             "curriculum/progress": round(progress, 6),
             "curriculum/target": float(self.sampler.schedule(progress)),
             "curriculum/coverage": self.scores.coverage,
+            "curriculum/unique_rows": self.scores.num_seen,
         }
         if self.sampler.last_entropy is not None:
             out["curriculum/entropy"] = self.sampler.last_entropy
         if self._difficulty_rows:
             out["curriculum/sampled_difficulty"] = self._difficulty_sum / self._difficulty_rows
+        if self.replay is not None:
+            out["curriculum/replay_share"] = self._replayed / self._consumed if self._consumed else 0.0
+            out["curriculum/replay_buffer"] = len(self.replay.buffer)
+        if self.sampler.last_shares is not None and self.task_names is not None:
+            for name, share in zip(self.task_names, self.sampler.last_shares):
+                out[f"curriculum/task_share/{name}"] = float(share)
         self._difficulty_sum, self._difficulty_rows = 0.0, 0
+        self._replayed, self._consumed = 0, 0
         return out
 
     # ------------------------------------------------------------------ checkpoints
@@ -119,13 +160,23 @@ class CurriculumCallback(TrainerCallback):
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         sampler_state = self.sampler.state_dict()
         arrays = {f"scores.{k}": v for k, v in self.scores.state_dict().items()}
-        arrays["sampler.stream"] = sampler_state.pop("stream")
+        for key in ("stream", "replayed"):
+            arrays[f"sampler.{key}"] = sampler_state.pop(key)
+        if self.replay is not None:
+            arrays.update({f"replay.{k}": v for k, v in self.replay.state_dict().items()})
         meta = {"format": 1, "global_step": self._global_step, "sampler": sampler_state}
         return arrays, meta
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self.scores.load_state_dict({k[len("scores.") :]: v for k, v in arrays.items() if k.startswith("scores.")})
-        self.sampler.load_state_dict({**meta["sampler"], "stream": arrays["sampler.stream"]})
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        self.scores.load_state_dict(part("scores."))
+        self.sampler.load_state_dict({**meta["sampler"], **part("sampler.")})
+        if self.replay is not None:
+            if "replay.buffer" not in arrays:
+                raise ValueError("the checkpoint was saved without replay; resume with replay_share=0")
+            self.replay.load_state_dict(part("replay."))
         self._global_step = int(meta["global_step"])
 
     def save(self, folder: str | os.PathLike) -> None:

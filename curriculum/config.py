@@ -46,6 +46,9 @@ class CurriculumConfig:
         prior_column (`str` or `None`, *optional*):
             Numeric dataset column (higher = harder) whose quantile rank is the difficulty of rows not yet trained
             on. Without it, unseen rows sit at the median (0.5).
+        reference_column (`str` or `None`, *optional*):
+            Numeric column of per-row reference losses (for example from a model trained on held-out data); with
+            `signal="rho"` the signal is current loss - reference loss (RHO-LOSS: learnable and not yet learnt).
         ema (`float`, *optional*, defaults to `0.5`):
             Weight of the previous value in the running means; the first observation initialises them.
 
@@ -82,6 +85,34 @@ class CurriculumConfig:
             Samples drawn per epoch. Defaults to the dataset size; rounded up to a multiple of the global batch.
         seed (`int` or `None`, *optional*):
             Seed of the sampler. Defaults to `TrainingArguments.data_seed`, else `TrainingArguments.seed`.
+        budget_unit (`str`, *optional*, defaults to `"samples"`):
+            `"samples"`: progress counts samples consumed. `"unique_rows"`: it counts distinct rows trained on, so
+            replays cost no budget (the label-efficient setting); the budget then defaults to the dataset size.
+
+        > Replay
+
+        replay_share (`float`, *optional*, defaults to `0.0`):
+            Share of every global batch (rounded to whole rows) drawn from the replay buffer; 0 disables replay.
+        replay_buffer_size (`int`, *optional*, defaults to `512`):
+            Most rows held by the buffer: a FIFO without duplicates of recently trained, valuable rows.
+        replay_value (`str`, *optional*, defaults to `"loss"`):
+            What makes a trained row valuable: its `"loss"` or `"learnability"` quantile within its group, or
+            `"near_target"`: its difficulty close to the current target.
+        replay_threshold (`float`, *optional*, defaults to `0.5`):
+            Admission: value quantile >= threshold (`near_target`: |difficulty - target| <= threshold).
+
+        > Task balance
+
+        task_balance (`bool`, *optional*, defaults to `False`):
+            Give task t (the `group_column`) the share (1 / c_t)^gamma of the sampling mass, c_t the live mean
+            confidence on its trained rows; within a task, difficulty targeting as usual.
+        task_gamma (`float`, *optional*, defaults to `1.0`):
+            Exponent gamma; 0 gives equal shares.
+        task_min_share (`float`, *optional*, defaults to `0.0`):
+            Least share per task (must be below 1 / number of tasks).
+        confidence_prior_column (`str` or `None`, *optional*):
+            Per-row confidence from an offline pass (`curriculum score --scorer confidence`): a task's confidence
+            until one of its rows is trained on. Without it, such a task takes the mean over trained rows.
 
     Example:
 
@@ -93,7 +124,10 @@ class CurriculumConfig:
     ```
     """
 
-    signal: str = _field("loss", "Per-row signal ranked into a difficulty.", choices=("loss", "confidence", "learnability"))
+    signal: str = _field(
+        "loss", "Per-row signal ranked into a difficulty.", choices=("loss", "confidence", "learnability", "rho")
+    )
+    reference_column: str | None = _field(None, "Reference loss per row for signal `rho` (current - reference).")
     group_column: str | None = _field(None, "Dataset column within which difficulty is ranked (e.g. a task label).")
     prior_column: str | None = _field(None, "Numeric column (higher = harder) giving the difficulty of unseen rows.")
     ema: float = _field(0.5, "Weight of the previous value in the running means.", min=0.0, max_exclusive=1.0)
@@ -110,6 +144,23 @@ class CurriculumConfig:
     refresh_every_steps: int = _field(10, "Optimizer steps between two recomputations of the weights.", min=1)
     samples_per_epoch: int | None = _field(None, "Samples drawn per epoch (default: dataset size).", min=1)
     seed: int | None = _field(None, "Sampler seed (default: data_seed, else seed).", min=0)
+    budget_unit: str = _field(
+        "samples", "What progress counts: samples consumed, or unique rows trained on.", choices=("samples", "unique_rows")
+    )
+    replay_share: float = _field(0.0, "Share of every global batch drawn from the replay buffer.", min=0.0, max_exclusive=1.0)
+    replay_buffer_size: int = _field(512, "Most rows in the replay buffer (FIFO, deduplicated).", min=1)
+    replay_value: str = _field(
+        "loss", "Value that admits a trained row to the buffer.", choices=("loss", "near_target", "learnability")
+    )
+    replay_threshold: float = _field(
+        0.5, "Admit rows whose value quantile is >= this (near_target: within this of the target).", min=0.0, max=1.0
+    )
+    task_balance: bool = _field(False, "Share the sampling mass across `group_column` tasks by (1 / confidence)^gamma.")
+    task_gamma: float = _field(1.0, "Exponent of the inverse task confidence.", min=0.0)
+    task_min_share: float = _field(0.0, "Least share of the sampling mass per task.", min=0.0, max_exclusive=1.0)
+    confidence_prior_column: str | None = _field(
+        None, "Per-row confidence from an offline pass: a task's confidence before any of its rows is trained on."
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -125,6 +176,14 @@ class CurriculumConfig:
             raise ConfigError(
                 f"uniform_mix=1.0 makes sampling uniform, so schedule={self.schedule!r} would have no effect; "
                 "use uniform_mix < 1.0 or schedule='constant'"
+            )
+        if self.task_balance and self.group_column is None:
+            raise ConfigError("task_balance=True needs group_column (the task label column), but group_column=None")
+        if self.signal == "rho" and self.reference_column is None:
+            raise ConfigError("signal='rho' needs reference_column (a per-row reference loss), but it is None")
+        if self.reference_column is not None and self.signal != "rho":
+            raise ConfigError(
+                f"reference_column={self.reference_column!r} is only used with signal='rho', but signal={self.signal!r}"
             )
         if self.group_column is not None and self.group_column == self.prior_column:
             raise ConfigError(
@@ -194,7 +253,13 @@ def _closest(key: str, known: set[str]) -> str | None:
     return match[0] if match else None
 
 
-_ARTICLE = {"float": "a number", "int": "an integer", "str": "a string", "list[float]": "a list of numbers"}
+_ARTICLE = {
+    "float": "a number",
+    "int": "an integer",
+    "str": "a string",
+    "bool": "true or false",
+    "list[float]": "a list of numbers",
+}
 
 
 def _type_name(annotation: str) -> tuple[str, bool]:
@@ -235,6 +300,10 @@ def _check(f: dataclasses.Field, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ConfigError(f"{key} should be an integer, but got {key}={original!r}")
         value = int(value)
+    elif base == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} should be true or false, but got {key}={value!r}")
+        return value
     elif base == "str":
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{key} should be a non-empty string, but got {key}={value!r}")

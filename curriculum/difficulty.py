@@ -66,11 +66,14 @@ class Difficulty:
 
     Args:
         signal (`str`, *optional*, defaults to `"loss"`):
-            `"loss"`, `"confidence"` (ranks 1 - confidence) or `"learnability"` (first loss - current loss).
+            `"loss"`, `"confidence"` (ranks 1 - confidence), `"learnability"` (first loss - current loss) or
+            `"rho"` (current loss - `reference`).
         groups (`np.ndarray` or `None`, *optional*):
             Integer group code per row (see [`encode_groups`]); ranks are computed within each group.
         prior (`np.ndarray` or `None`, *optional*):
             Numeric prior per row, higher = harder (for example an offline score column).
+        reference (`np.ndarray` or `None`, *optional*):
+            Reference loss per row, for `signal="rho"`.
 
     Example:
 
@@ -85,16 +88,32 @@ class Difficulty:
     ```
     """
 
-    def __init__(self, signal: str = "loss", groups: np.ndarray | None = None, prior: np.ndarray | None = None):
+    def __init__(
+        self,
+        signal: str = "loss",
+        groups: np.ndarray | None = None,
+        prior: np.ndarray | None = None,
+        reference: np.ndarray | None = None,
+    ):
+        if signal == "rho" and reference is None:
+            raise ValueError("signal='rho' needs a per-row reference loss (reference=...)")
         self.signal = signal
+        self.reference = None if reference is None else np.asarray(reference, dtype=np.float64)
         self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
         self.prior_rank = None
         if prior is not None:
             prior = np.asarray(prior, dtype=np.float64)
             self.prior_rank = np.nan_to_num(quantile_rank(prior, self.groups), nan=0.5)
 
+    def values(self, table: ScoreTable, rows: np.ndarray | None = None) -> np.ndarray:
+        """The raw signal (of `rows`, default all): NaN for rows never trained on."""
+        if self.signal == "rho":
+            reference = self.reference if rows is None else self.reference[rows]
+            return table.signal("loss", rows) - reference
+        return table.signal(self.signal, rows)
+
     def __call__(self, table: ScoreTable) -> np.ndarray:
-        rank = quantile_rank(table.signal(self.signal), self.groups)
+        rank = quantile_rank(self.values(table), self.groups)
         unseen = np.isnan(rank)
         if self.prior_rank is not None:
             rank[unseen] = self.prior_rank[unseen]

@@ -17,7 +17,8 @@ from .config import CurriculumConfig
 from .data import INDEX_KEY, IndexCollator, IndexedDataset
 from .difficulty import Difficulty, encode_groups
 from .distributed import check_process_count
-from .samplers import CurriculumSampler
+from .replay import ReplayBuffer, ReplayPolicy
+from .samplers import CurriculumSampler, task_shares
 from .scores import ScoreTable
 
 __all__ = ["CurriculumHandle", "CurriculumTrainerMixin", "attach", "build_curriculum", "global_batch_size"]
@@ -47,22 +48,64 @@ def _column(dataset: Any, name: str, key: str) -> list:
     return dataset[name]
 
 
+def _numeric_column(dataset: Any, name: str, key: str) -> np.ndarray:
+    values = _column(dataset, name, key)
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}={name!r} should hold numbers, got {values[:3]!r}...") from None
+
+
 def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> CurriculumHandle:
     """Build the score table, difficulty, sampler and callback for `dataset` under `TrainingArguments` `args`."""
     num_rows = len(dataset)
-    groups = encode_groups(_column(dataset, config.group_column, "group_column")) if config.group_column else None
-    prior = None
-    if config.prior_column:
-        values = _column(dataset, config.prior_column, "prior_column")
-        try:
-            prior = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"prior_column={config.prior_column!r} should hold numbers (higher = harder), got {values[:3]!r}..."
-            ) from None
+    groups, task_names = None, None
+    if config.group_column:
+        labels = _column(dataset, config.group_column, "group_column")
+        groups, task_names = encode_groups(labels), [str(name) for name in dict.fromkeys(labels)]
+    prior = _numeric_column(dataset, config.prior_column, "prior_column") if config.prior_column else None
+    reference = _numeric_column(dataset, config.reference_column, "reference_column") if config.reference_column else None
     scores = ScoreTable(num_rows, ema=config.ema)
-    difficulty = Difficulty(config.signal, groups=groups, prior=prior)
+    difficulty = Difficulty(config.signal, groups=groups, prior=prior, reference=reference)
     global_batch = global_batch_size(args)
+    refresh_steps = config.refresh_every_steps
+
+    shares_fn = None
+    if config.task_balance:
+        num_tasks = len(task_names)
+        if config.task_min_share * num_tasks > 1.0:
+            raise ValueError(
+                f"task_min_share={config.task_min_share} times {num_tasks} tasks exceeds 1; use at most "
+                f"{1.0 / num_tasks:.4f}"
+            )
+        task_prior = None
+        if config.confidence_prior_column:
+            offline = _numeric_column(dataset, config.confidence_prior_column, "confidence_prior_column")
+            task_prior = np.bincount(groups, weights=offline, minlength=num_tasks) / np.bincount(groups, minlength=num_tasks)
+
+        def shares_fn() -> np.ndarray:
+            return task_shares(
+                scores.confidence, groups, num_tasks, config.task_gamma, config.task_min_share, task_prior
+            )
+
+    buffer, policy = None, None
+    if config.replay_share > 0:
+        buffer = ReplayBuffer(config.replay_buffer_size)
+        if config.replay_value == "near_target":
+            value_fn = lambda rows: difficulty.values(scores, rows)  # noqa: E731
+        else:
+            value_fn = lambda rows: scores.signal(config.replay_value, rows)  # noqa: E731
+        policy = ReplayPolicy(
+            buffer, value_fn, groups, config.replay_threshold, config.replay_value == "near_target", refresh_steps
+        )
+
+    progress_fn = None
+    if config.budget_unit == "unique_rows":
+        unique_budget = config.budget_samples or num_rows
+
+        def progress_fn(position: int) -> float:
+            return min(1.0, scores.num_seen / unique_budget)
+
     seed = config.seed if config.seed is not None else (args.data_seed if args.data_seed is not None else args.seed)
     sampler = CurriculumSampler(
         num_rows,
@@ -71,13 +114,19 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
         num_samples=config.samples_per_epoch,
         multiple_of=global_batch,
         budget=config.budget_samples,
-        refresh_every=config.refresh_every_steps * global_batch,
+        refresh_every=refresh_steps * global_batch,
         kernel=config.kernel,
         width=config.width,
         uniform_mix=config.uniform_mix,
         seed=seed,
+        groups=groups if shares_fn is not None else None,
+        shares_fn=shares_fn,
+        replay=buffer,
+        replay_share=config.replay_share,
+        progress_fn=progress_fn,
     )
-    return CurriculumHandle(config, scores, sampler, CurriculumCallback(scores, sampler))
+    callback = CurriculumCallback(scores, sampler, replay=policy, task_names=task_names)
+    return CurriculumHandle(config, scores, sampler, callback)
 
 
 def _is_trl_sft(trainer: Any) -> bool:

@@ -94,14 +94,15 @@ class ScoreTable:
         self.count[ids] += 1
         self.last_step[ids] = step
 
-    def signal(self, name: str) -> np.ndarray:
-        """Per-row signal, higher = harder; NaN for rows never trained on."""
+    def signal(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Per-row signal (of `rows`, default all), higher = harder; NaN for rows never trained on."""
+        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
         if name == "loss":
-            return self.loss
+            return pick(self.loss)
         if name == "confidence":
-            return 1.0 - self.confidence
+            return 1.0 - pick(self.confidence)
         if name == "learnability":
-            return self.first_loss - self.loss
+            return pick(self.first_loss) - pick(self.loss)
         raise ValueError(f"signal should be one of {list(SIGNALS)}, but got signal={name!r}")
 
     def state_dict(self) -> dict[str, np.ndarray]:

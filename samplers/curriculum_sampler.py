@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Sampler
 
+from ..replay import ReplayBuffer
 from .weights import normalized_entropy, sampling_weights
 
 __all__ = ["CurriculumSampler"]
@@ -80,12 +81,21 @@ class CurriculumSampler(Sampler[int]):
         width: float = 0.15,
         uniform_mix: float = 0.1,
         seed: int = 0,
+        groups: np.ndarray | None = None,
+        shares_fn: Callable[[], np.ndarray] | None = None,
+        replay: ReplayBuffer | None = None,
+        replay_share: float = 0.0,
+        progress_fn: Callable[[int], float] | None = None,
     ) -> None:
         for name, value in (("num_rows", num_rows), ("multiple_of", multiple_of), ("refresh_every", refresh_every)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} should be a positive integer value, but got {name}={value!r}")
         if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
             raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples!r}")
+        if not 0.0 <= replay_share < 1.0:
+            raise ValueError(f"replay_share should be in [0, 1), but got replay_share={replay_share!r}")
+        if (groups is None) != (shares_fn is None):
+            raise ValueError("groups and shares_fn go together: pass both for task balance, or neither")
         self.num_rows = num_rows
         self.difficulty_fn = difficulty_fn
         self.schedule = schedule
@@ -97,12 +107,18 @@ class CurriculumSampler(Sampler[int]):
         self.width = width
         self.uniform_mix = uniform_mix
         self.seed = int(seed)
+        self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
+        self.shares_fn = shares_fn
+        self.replay = replay
+        self.replay_share = float(replay_share)
+        self.progress_fn = progress_fn
         self.epoch = 0
         self._reset_epoch()
         # Diagnostics of the latest refresh (not part of the stream's definition).
         self.last_difficulty: np.ndarray | None = None
         self.last_target: float | None = None
         self.last_entropy: float | None = None
+        self.last_shares: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.num_samples
@@ -115,11 +131,15 @@ class CurriculumSampler(Sampler[int]):
 
     def _reset_epoch(self) -> None:
         self._stream = np.empty(self.num_samples, dtype=np.int64)
+        self._replayed = np.zeros(self.num_samples, dtype=bool)
         self._drawn = 0
         self._rng = np.random.default_rng([self.seed, self.epoch])
 
     def progress(self, position: int) -> float:
-        """Progress in [0, 1] at `position` of the current epoch's stream."""
+        """Progress in [0, 1] at `position` of the current epoch's stream (samples consumed / budget, unless a
+        `progress_fn` was given, such as unique rows trained on / budget)."""
+        if self.progress_fn is not None:
+            return float(self.progress_fn(position))
         budget = self.budget or self.num_samples
         return min(1.0, (self.epoch * self.num_samples + position) / budget)
 
@@ -130,13 +150,32 @@ class CurriculumSampler(Sampler[int]):
         if difficulty.shape != (self.num_rows,):
             raise ValueError(f"difficulty_fn should return {self.num_rows} values, but returned {difficulty.shape}")
         target = float(self.schedule(self.progress(start)))
-        probs = sampling_weights(difficulty, target, self.kernel, self.width, self.uniform_mix)
+        shares = None if self.shares_fn is None else np.asarray(self.shares_fn(), dtype=np.float64)
+        probs = sampling_weights(difficulty, target, self.kernel, self.width, self.uniform_mix, self.groups, shares)
         cdf = np.cumsum(probs)
         cdf /= cdf[-1]
-        draws = np.searchsorted(cdf, self._rng.random(size), side="right")
-        self._stream[start : start + size] = np.minimum(draws, self.num_rows - 1)
+        draws = np.minimum(np.searchsorted(cdf, self._rng.random(size), side="right"), self.num_rows - 1)
+        replayed = self._replay_slots(size)
+        if replayed.any():
+            buffer = self.replay.rows()
+            draws[replayed] = buffer[self._rng.integers(0, buffer.size, int(replayed.sum()))]
+        self._stream[start : start + size] = draws
+        self._replayed[start : start + size] = replayed
         self._drawn = start + size
         self.last_difficulty, self.last_target, self.last_entropy = difficulty, target, normalized_entropy(probs)
+        self.last_shares = shares
+
+    def _replay_slots(self, size: int) -> np.ndarray:
+        """Which positions of a block come from the replay buffer: round(replay_share x batch) random slots of
+        every global batch (`multiple_of` positions), none while the buffer is empty."""
+        slots = np.zeros(size, dtype=bool)
+        per_batch = round(self.replay_share * self.multiple_of)
+        if self.replay is None or per_batch == 0 or len(self.replay) == 0:
+            return slots
+        for batch_start in range(0, size, self.multiple_of):
+            chosen = self._rng.choice(self.multiple_of, size=per_batch, replace=False)
+            slots[batch_start + chosen[chosen < size - batch_start]] = True
+        return slots
 
     def __iter__(self) -> Iterator[int]:
         position = 0
@@ -146,6 +185,13 @@ class CurriculumSampler(Sampler[int]):
             block = self._stream[position : self._drawn].tolist()
             position = self._drawn
             yield from block
+
+    @property
+    def replayed(self) -> np.ndarray:
+        """Whether each position of `drawn` came from the replay buffer (a read-only view)."""
+        view = self._replayed[: self._drawn]
+        view.flags.writeable = False
+        return view
 
     @property
     def drawn(self) -> np.ndarray:
@@ -160,6 +206,7 @@ class CurriculumSampler(Sampler[int]):
             "num_samples": self.num_samples,
             "num_rows": self.num_rows,
             "stream": self._stream[: self._drawn].copy(),
+            "replayed": self._replayed[: self._drawn].copy(),
             "rng": self._rng.bit_generator.state,
         }
 
@@ -174,5 +221,7 @@ class CurriculumSampler(Sampler[int]):
         self._reset_epoch()
         stream = np.asarray(state["stream"], dtype=np.int64)
         self._stream[: stream.size] = stream
+        if "replayed" in state:
+            self._replayed[: stream.size] = np.asarray(state["replayed"], dtype=bool)
         self._drawn = int(stream.size)
         self._rng.bit_generator.state = state["rng"]

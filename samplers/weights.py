@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KERNELS", "normalized_entropy", "sampling_weights"]
+__all__ = ["KERNELS", "normalized_entropy", "sampling_weights", "task_shares"]
 
 KERNELS = ("laplace", "gaussian")
 
@@ -15,10 +15,14 @@ def sampling_weights(
     kernel: str = "laplace",
     width: float = 0.15,
     uniform_mix: float = 0.1,
+    groups: np.ndarray | None = None,
+    group_shares: np.ndarray | None = None,
 ) -> np.ndarray:
     """Probability of drawing each row: `(1 - uniform_mix) * k(d - target) / sum(k) + uniform_mix / N`.
 
     The kernel part is normalised first, so `uniform_mix` is exactly the share of draws that ignore difficulty.
+    With `groups` and `group_shares`, the kernel is normalised within each group and group g receives the share
+    `group_shares[g]` of the kernel part (task balance).
 
     Example:
 
@@ -28,22 +32,76 @@ def sampling_weights(
     >>> w = sampling_weights(np.array([0.0, 0.5, 1.0]), target=1.0, width=0.1, uniform_mix=0.0)
     >>> int(w.argmax()), round(float(w.sum()), 6)
     (2, 1.0)
+    >>> w = sampling_weights(np.array([0.0, 1.0, 0.5]), 1.0, uniform_mix=0.0, groups=np.array([0, 0, 1]),
+    ...                      group_shares=np.array([0.25, 0.75]))
+    >>> round(float(w[2]), 6)
+    0.75
     ```
     """
     if width <= 0:
         raise ValueError(f"width should be > 0, but got width={width}")
     if not 0.0 <= uniform_mix <= 1.0:
         raise ValueError(f"uniform_mix should be in [0, 1], but got uniform_mix={uniform_mix}")
-    distance = np.abs(np.asarray(difficulty, dtype=np.float64) - target)
-    if kernel == "laplace":
-        # Shift by the minimum distance before exponentiating so that the largest weight is exp(0) = 1.
-        k = np.exp(-(distance - distance.min()) / width)
-    elif kernel == "gaussian":
-        k = np.exp(-(distance**2 - distance.min() ** 2) / (2.0 * width**2))
-    else:
+    if kernel not in KERNELS:
         raise ValueError(f"kernel should be one of {list(KERNELS)}, but got kernel={kernel!r}")
-    n = k.size
-    return (1.0 - uniform_mix) * k / k.sum() + uniform_mix / n
+    distance = np.abs(np.asarray(difficulty, dtype=np.float64) - target)
+    if groups is None:
+        shift = distance.min()
+    else:
+        group_min = np.full(len(group_shares), np.inf)
+        np.minimum.at(group_min, groups, distance)
+        shift = group_min[groups]
+    # Shift by the (group's) minimum distance so that its largest weight is exp(0) = 1: no underflow to 0.
+    if kernel == "laplace":
+        k = np.exp(-(distance - shift) / width)
+    else:
+        k = np.exp(-(distance**2 - shift**2) / (2.0 * width**2))
+    if groups is None:
+        p = k / k.sum()
+    else:
+        per_group = np.bincount(groups, weights=k, minlength=len(group_shares))
+        p = np.asarray(group_shares, dtype=np.float64)[groups] * k / per_group[groups]
+        p /= p.sum()
+    return (1.0 - uniform_mix) * p + uniform_mix / k.size
+
+
+def task_shares(
+    confidence: np.ndarray,
+    groups: np.ndarray,
+    num_groups: int,
+    gamma: float = 1.0,
+    min_share: float = 0.0,
+    prior: np.ndarray | None = None,
+) -> np.ndarray:
+    """Share of the sampling mass of each task: `min_share + (1 - T * min_share) * (1 / c_t)^gamma / Z`.
+
+    `c_t` is the mean confidence of the task's rows trained on (NaN = not yet); a task with none takes
+    `prior[t]` if given and finite, else the mean over all trained rows (1.0 before any).
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from curriculum.samplers import task_shares
+    >>> conf = np.array([0.8, 0.8, 0.2, 0.2])
+    >>> task_shares(conf, np.array([0, 0, 1, 1]), 2, gamma=1.0).round(3).tolist()
+    [0.2, 0.8]
+    ```
+    """
+    if not 0.0 <= min_share * num_groups <= 1.0:
+        raise ValueError(f"min_share x tasks should be <= 1, but got min_share={min_share} with {num_groups} tasks")
+    confidence = np.asarray(confidence, dtype=np.float64)
+    seen = np.isfinite(confidence)
+    counts = np.bincount(groups[seen], minlength=num_groups)
+    sums = np.bincount(groups[seen], weights=confidence[seen], minlength=num_groups)
+    fallback = float(confidence[seen].mean()) if seen.any() else 1.0
+    mean = np.full(num_groups, fallback)
+    if prior is not None:
+        prior = np.asarray(prior, dtype=np.float64)
+        mean = np.where(np.isfinite(prior), prior, mean)
+    mean = np.where(counts > 0, sums / np.maximum(counts, 1), mean)
+    raw = np.clip(mean, 1e-6, 1.0) ** -gamma
+    return min_share + (1.0 - num_groups * min_share) * raw / raw.sum()
 
 
 def normalized_entropy(p: np.ndarray) -> float:

@@ -15,6 +15,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 torch.set_num_threads(2)
 
+# tqdm's monitor thread can hold a lock while DataLoader workers are forked, hanging them: do not start it.
+import tqdm  # noqa: E402
+
+tqdm.tqdm.monitor_interval = 0
+
 
 @pytest.fixture(scope="session")
 def tokenizer():

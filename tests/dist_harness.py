@@ -18,6 +18,11 @@ warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import tqdm  # noqa: E402
+
+# tqdm's monitor thread (started by the datasets progress bars) can hold a lock while the DataLoader forks its
+# workers, which then hang in the child: a known fork-with-threads hazard. Do not start it.
+tqdm.tqdm.monitor_interval = 0
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 from curriculum import CurriculumConfig, attach  # noqa: E402

@@ -128,6 +128,7 @@ def test_score_table_and_sampler_state_survive_the_file(tmp_path):
     sampler_state = sampler.state_dict()
     arrays = {f"scores.{k}": v for k, v in table.state_dict().items()}
     arrays["sampler.stream"] = sampler_state.pop("stream")
+    arrays["sampler.replayed"] = sampler_state.pop("replayed")
     save_state(tmp_path / STATE_FILE, arrays, {"format": 1, "sampler": sampler_state})
 
     loaded_arrays, meta = load_state(tmp_path / STATE_FILE)

@@ -156,6 +156,12 @@ def test_wrong_type(key, value, pattern):
         ("refresh_every_steps", 0, r"refresh_every_steps should be >= 1, but got refresh_every_steps=0"),
         ("samples_per_epoch", -4, r"samples_per_epoch should be >= 1, but got samples_per_epoch=-4"),
         ("seed", -1, r"seed should be >= 0, but got seed=-1"),
+        ("replay_share", 1.0, r"replay_share should be < 1\.0, but got replay_share=1\.0"),
+        ("replay_share", -0.1, r"replay_share should be >= 0\.0, but got replay_share=-0\.1"),
+        ("replay_buffer_size", 0, r"replay_buffer_size should be >= 1, but got replay_buffer_size=0"),
+        ("replay_threshold", 1.5, r"replay_threshold should be <= 1\.0, but got replay_threshold=1\.5"),
+        ("task_gamma", -1, r"task_gamma should be >= 0\.0, but got task_gamma=-1\.0"),
+        ("task_min_share", 1.0, r"task_min_share should be < 1\.0, but got task_min_share=1\.0"),
     ],
 )
 def test_out_of_range(key, value, pattern):
@@ -194,8 +200,25 @@ def test_every_bounded_field_is_covered_by_range_tests():
     }
     assert bounded == {
         "ema", "start", "end", "degree", "rate", "budget_samples", "width", "uniform_mix",
-        "refresh_every_steps", "samples_per_epoch", "seed",
+        "refresh_every_steps", "samples_per_epoch", "seed", "replay_share", "replay_buffer_size", "replay_threshold",
+        "task_gamma", "task_min_share",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "values, pattern",
+    [
+        ({"task_balance": True}, r"task_balance=True needs group_column .* but group_column=None"),
+        ({"signal": "rho"}, r"signal='rho' needs reference_column"),
+        ({"reference_column": "ref"}, r"reference_column='ref' is only used with signal='rho', but signal='loss'"),
+        ({"task_balance": "yes"}, r"task_balance should be true or false, but got task_balance='yes'"),
+        ({"replay_value": "gain"}, r"replay_value should be one of \['loss', 'near_target', 'learnability'\]"),
+        ({"budget_unit": "steps"}, r"budget_unit should be one of \['samples', 'unique_rows'\], but got budget_unit='steps'"),
+    ],
+)
+def test_strategy_combinations(values, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        CurriculumConfig(**values)
 
 
 # ---------------------------------------------------------------------------------------------------- choices
@@ -204,10 +227,10 @@ def test_every_bounded_field_is_covered_by_range_tests():
 @pytest.mark.parametrize(
     "key, value, allowed",
     [
-        ("signal", "perplexity", ["loss", "confidence", "learnability"]),
+        ("signal", "perplexity", ["loss", "confidence", "learnability", "rho"]),
         ("schedule", "quadratic", list(SCHEDULES)),
         ("kernel", "box", ["laplace", "gaussian"]),
-        ("signal", "Loss", ["loss", "confidence", "learnability"]),
+        ("signal", "Loss", ["loss", "confidence", "learnability", "rho"]),
     ],
 )
 def test_bad_choice(key, value, allowed):

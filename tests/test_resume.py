@@ -31,13 +31,13 @@ def _config() -> CurriculumConfig:
     return CurriculumConfig(group_column="task", refresh_every_steps=1, start=0.0, end=1.0, width=0.1)
 
 
-def _run(kind, dataset, tokenizer, out, resume=None, stop_at=None, workers=0):
+def _run(kind, dataset, tokenizer, out, resume=None, stop_at=None, workers=0, config=None):
     trainer, handle = make_trainer(
         kind,
         dataset,
         tokenizer,
         out,
-        config=_config(),
+        config=config or _config(),
         max_steps=MAX_STEPS,
         learning_rate=3e-3,
         save_steps=SAVE_STEPS,
@@ -49,28 +49,47 @@ def _run(kind, dataset, tokenizer, out, resume=None, stop_at=None, workers=0):
     return handle, rows
 
 
-@pytest.mark.parametrize("kind, workers", [("trainer", 2), ("sft", 0)])
-def test_resume_matches_uninterrupted_run(tmp_path, tokenizer, kind, workers):
+STRATEGIES = CurriculumConfig(
+    group_column="task", refresh_every_steps=3, start=0.0, end=1.0, width=0.1, replay_share=0.25,
+    replay_buffer_size=8, replay_value="loss", replay_threshold=0.5, task_balance=True, task_gamma=1.5,
+    task_min_share=0.1, budget_unit="unique_rows",
+)
+
+
+@pytest.mark.parametrize(
+    "kind, workers, config",
+    [("trainer", 2, None), ("sft", 0, None), ("trainer", 0, STRATEGIES)],
+    ids=["trainer", "sft", "replay-and-task-balance"],
+)
+def test_resume_matches_uninterrupted_run(tmp_path, tokenizer, kind, workers, config):
     raw = make_graded_dataset(48, seed=2)
     dataset = tokenize_for_causal_lm(raw, tokenizer) if kind == "trainer" else raw
 
-    full, full_rows = _run(kind, dataset, tokenizer, str(tmp_path / "full"), workers=workers)
+    full, full_rows = _run(kind, dataset, tokenizer, str(tmp_path / "full"), workers=workers, config=config)
     assert len(full_rows) == MAX_STEPS
 
     interrupted_dir = str(tmp_path / "interrupted")
-    first, first_rows = _run(kind, dataset, tokenizer, interrupted_dir, stop_at=SAVE_STEPS + 1, workers=workers)
+    first, first_rows = _run(
+        kind, dataset, tokenizer, interrupted_dir, stop_at=SAVE_STEPS + 1, workers=workers, config=config
+    )
     checkpoint = os.path.join(interrupted_dir, f"checkpoint-{SAVE_STEPS}")
     assert os.path.exists(os.path.join(checkpoint, STATE_FILE))
     for a, b in zip(first_rows, full_rows):
         np.testing.assert_array_equal(a, b)
 
-    resumed, resumed_rows = _run(kind, dataset, tokenizer, interrupted_dir, resume=checkpoint, workers=workers)
+    resumed, resumed_rows = _run(
+        kind, dataset, tokenizer, interrupted_dir, resume=checkpoint, workers=workers, config=config
+    )
     assert len(resumed_rows) == MAX_STEPS - SAVE_STEPS
     for step, (a, b) in enumerate(zip(resumed_rows, full_rows[SAVE_STEPS:]), start=SAVE_STEPS + 1):
         np.testing.assert_array_equal(a, b, err_msg=f"rows of step {step} differ")
     for name in ("loss", "confidence", "count", "first_loss", "last_step"):
         np.testing.assert_array_equal(getattr(resumed.scores, name), getattr(full.scores, name), err_msg=name)
     np.testing.assert_array_equal(resumed.sampler.drawn, full.sampler.drawn)
+    np.testing.assert_array_equal(resumed.sampler.replayed, full.sampler.replayed)
+    if config is not None:
+        assert full.sampler.replayed.any() and full.sampler.last_shares is not None
+        np.testing.assert_array_equal(resumed.callback.replay.buffer.rows(), full.callback.replay.buffer.rows())
 
     # The schedule moved during the run, so the weights changed between refreshes.
     assert full.sampler.last_target > 0.5

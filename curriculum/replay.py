@@ -1,0 +1,162 @@
+"""Replay of recent valuable rows: a bounded, deduplicated FIFO buffer and the rank test that admits rows."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = ["RankSnapshot", "ReplayBuffer", "ReplayPolicy"]
+
+
+class ReplayBuffer:
+    r"""
+    Bounded FIFO of row indices, without duplicates, in the style of DOTS' rollout replay.
+
+    Admitting a row already in the buffer moves it to the newest end; when full, the oldest row leaves. The
+    buffer is updated from the gathered rows of each step, so it is identical on every process.
+
+    Args:
+        capacity (`int`): most rows held.
+
+    Example:
+
+    ```python
+    >>> from curriculum.replay import ReplayBuffer
+    >>> buffer = ReplayBuffer(3)
+    >>> buffer.admit([5, 6, 5, 7, 8])
+    >>> buffer.rows().tolist()
+    [5, 7, 8]
+    ```
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if not isinstance(capacity, int) or capacity <= 0:
+            raise ValueError(f"capacity should be a positive integer value, but got capacity={capacity!r}")
+        self.capacity = capacity
+        self._rows: OrderedDict[int, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def admit(self, rows: Iterable[int]) -> None:
+        for row in rows:
+            row = int(row)
+            self._rows.pop(row, None)
+            self._rows[row] = None
+            if len(self._rows) > self.capacity:
+                self._rows.popitem(last=False)
+
+    def rows(self) -> np.ndarray:
+        """The rows held, oldest first."""
+        return np.fromiter(self._rows, dtype=np.int64, count=len(self._rows))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"rows": self.rows()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self._rows = OrderedDict((int(r), None) for r in state["rows"])
+
+
+class RankSnapshot:
+    r"""
+    Sorted per-group values of a signal, taken at a refresh point, to rank new observations in O(log n).
+
+    `rank(rows, values)` is the share of the group's snapshot values below each value (0.5 for an empty group).
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from curriculum.replay import RankSnapshot
+    >>> snap = RankSnapshot(np.array([1.0, 2.0, 3.0, np.nan]), groups=None)
+    >>> snap.rank(np.array([0, 3]), np.array([2.5, 0.0])).tolist()
+    [0.6666666666666666, 0.0]
+    ```
+    """
+
+    def __init__(self, values: np.ndarray, groups: np.ndarray | None) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        self.groups = np.zeros(values.size, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+        finite = np.isfinite(values)
+        num_groups = int(self.groups.max()) + 1 if self.groups.size else 1
+        order = np.lexsort((values[finite], self.groups[finite]))
+        self._sorted = values[finite][order]
+        counts = np.bincount(self.groups[finite], minlength=num_groups)
+        self._start = np.r_[0, np.cumsum(counts)[:-1]]
+        self._count = counts
+
+    def rank(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        groups = self.groups[np.asarray(rows, dtype=np.int64)]
+        out = np.full(len(groups), 0.5)
+        for g in np.unique(groups):
+            n = self._count[g]
+            if n == 0:
+                continue
+            sel = groups == g
+            segment = self._sorted[self._start[g] : self._start[g] + n]
+            out[sel] = np.searchsorted(segment, np.asarray(values)[sel], side="left") / n
+        return out
+
+
+class ReplayPolicy:
+    r"""
+    Decides which trained rows enter the [`ReplayBuffer`], from the rows gathered at each optimizer step.
+
+    A row is admitted when the quantile of its value within its group, against a snapshot of all rows' values
+    taken every `refresh_steps` steps, is >= `threshold`; with `value="near_target"` when its difficulty quantile is
+    within `threshold` of the schedule's target. O(batch log N) per step, O(N log N) per snapshot.
+
+    Args:
+        buffer ([`ReplayBuffer`]): the buffer to fill.
+        value_fn (`Callable[[np.ndarray | None], np.ndarray]`): per-row value of the given rows (all when None),
+            NaN for rows never trained on.
+        groups (`np.ndarray` or `None`): group code per row; quantiles are taken within groups.
+        threshold (`float`): admission threshold.
+        near_target (`bool`): admit by distance to the target instead of by quantile.
+        refresh_steps (`int`): steps between two snapshots.
+    """
+
+    def __init__(
+        self,
+        buffer: ReplayBuffer,
+        value_fn,
+        groups: np.ndarray | None,
+        threshold: float,
+        near_target: bool = False,
+        refresh_steps: int = 1,
+    ) -> None:
+        self.buffer = buffer
+        self.value_fn = value_fn
+        self.groups = groups
+        self.threshold = threshold
+        self.near_target = near_target
+        self.refresh_steps = max(1, refresh_steps)
+        self._snapshot: RankSnapshot | None = None
+
+    def observe(self, rows: np.ndarray, step: int, target: float) -> None:
+        """Admit the valuable ones among the rows just trained on (in order)."""
+        if rows.size == 0:
+            return
+        if self._snapshot is None or step % self.refresh_steps == 0:
+            self._take_snapshot(self.value_fn(None))
+        rank = self._snapshot.rank(rows, self.value_fn(rows))
+        keep = np.abs(rank - target) <= self.threshold if self.near_target else rank >= self.threshold
+        self.buffer.admit(rows[keep])
+
+    def _take_snapshot(self, values: np.ndarray) -> None:
+        self._snapshot_values = np.asarray(values, dtype=np.float32).copy()
+        self._snapshot = RankSnapshot(self._snapshot_values, self.groups)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {"buffer": self.buffer.rows()}
+        if self._snapshot is not None:
+            state["snapshot"] = self._snapshot_values
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.buffer.load_state_dict({"rows": state["buffer"]})
+        self._snapshot = None
+        if "snapshot" in state:
+            self._take_snapshot(state["snapshot"])
