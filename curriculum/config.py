@@ -89,6 +89,19 @@ class CurriculumConfig:
             `"samples"`: progress counts samples consumed. `"unique_rows"`: it counts distinct rows trained on, so
             replays cost no budget (the label-efficient setting); the budget then defaults to the dataset size.
 
+        > Score sharing
+
+        share_scores (`str`, *optional*, defaults to `"none"`):
+            `"duplicates"`: rows whose normalised content is identical share one score (the mean of their
+            observations), and each copy gets 1 / copies of the sampling weight, so a group weighs like one row.
+            `"near_duplicates"`: also, a row never trained on inherits the similarity-weighted score of its scored
+            near-duplicates (MinHash), instead of the median.
+        near_duplicate_threshold (`float`, *optional*, defaults to `0.8`):
+            Estimated Jaccard similarity of character 5-grams above which two rows are near-duplicates.
+        content_column (`str` or `None`, *optional*):
+            Column whose content identifies a row; by default `prompt` + `completion`, else `text`, `messages`,
+            or the token ids `input_ids`.
+
         > Replay
 
         replay_share (`float`, *optional*, defaults to `0.0`):
@@ -158,6 +171,17 @@ class CurriculumConfig:
     task_balance: bool = _field(False, "Share the sampling mass across `group_column` tasks by (1 / confidence)^gamma.")
     task_gamma: float = _field(1.0, "Exponent of the inverse task confidence.", min=0.0)
     task_min_share: float = _field(0.0, "Least share of the sampling mass per task.", min=0.0, max_exclusive=1.0)
+    share_scores: str = _field(
+        "none",
+        "Share scores between duplicate rows, and pass them on to unseen near-duplicates.",
+        choices=("none", "duplicates", "near_duplicates"),
+    )
+    near_duplicate_threshold: float = _field(
+        0.8, "Estimated Jaccard similarity (MinHash) above which two rows are near-duplicates.", min_exclusive=0.0, max=1.0
+    )
+    content_column: str | None = _field(
+        None, "Column whose text identifies a row for score sharing (default: prompt+completion, text or messages)."
+    )
     confidence_prior_column: str | None = _field(
         None, "Per-row confidence from an offline pass: a task's confidence before any of its rows is trained on."
     )

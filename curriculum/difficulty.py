@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .scores import ScoreTable
+from .sharing import ScoreSharing
 
 __all__ = ["Difficulty", "encode_groups", "quantile_rank"]
 
@@ -74,6 +75,8 @@ class Difficulty:
             Numeric prior per row, higher = harder (for example an offline score column).
         reference (`np.ndarray` or `None`, *optional*):
             Reference loss per row, for `signal="rho"`.
+        sharing ([`~curriculum.sharing.ScoreSharing`] or `None`, *optional*):
+            Shares the signal between duplicates and passes it on to unseen near-duplicates before ranking.
 
     Example:
 
@@ -94,11 +97,13 @@ class Difficulty:
         groups: np.ndarray | None = None,
         prior: np.ndarray | None = None,
         reference: np.ndarray | None = None,
+        sharing: ScoreSharing | None = None,
     ):
         if signal == "rho" and reference is None:
             raise ValueError("signal='rho' needs a per-row reference loss (reference=...)")
         self.signal = signal
         self.reference = None if reference is None else np.asarray(reference, dtype=np.float64)
+        self.sharing = sharing
         self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
         self.prior_rank = None
         if prior is not None:
@@ -113,7 +118,10 @@ class Difficulty:
         return table.signal(self.signal, rows)
 
     def __call__(self, table: ScoreTable) -> np.ndarray:
-        rank = quantile_rank(self.values(table), self.groups)
+        values = self.values(table)
+        if self.sharing is not None:
+            values = self.sharing.share(values)
+        rank = quantile_rank(values, self.groups)
         unseen = np.isnan(rank)
         if self.prior_rank is not None:
             rank[unseen] = self.prior_rank[unseen]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from .distributed import check_process_count
 from .replay import ReplayBuffer, ReplayPolicy
 from .samplers import CurriculumSampler, task_shares
 from .scores import ScoreTable
+from .sharing import build_sharing
 
 __all__ = ["CurriculumHandle", "CurriculumTrainerMixin", "attach", "build_curriculum", "global_batch_size"]
 
@@ -56,6 +58,22 @@ def _numeric_column(dataset: Any, name: str, key: str) -> np.ndarray:
         raise ValueError(f"{key}={name!r} should hold numbers, got {values[:3]!r}...") from None
 
 
+def _contents(dataset: Any, column: str | None) -> list[str]:
+    """One string per row identifying its content, for score sharing."""
+    columns = getattr(dataset, "column_names", None) or []
+    if column is not None:
+        values = _column(dataset, column, "content_column")
+        return [v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in values]
+    if {"prompt", "completion"} <= set(columns):
+        return [json.dumps([p, c]) if not isinstance(p, str) else p + "\n" + c for p, c in zip(dataset["prompt"], dataset["completion"])]
+    for name in ("text", "messages", "input_ids"):
+        if name in columns:
+            return [v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in dataset[name]]
+    raise ValueError(
+        f"share_scores needs the rows' content: set content_column to one of the dataset's columns {columns}"
+    )
+
+
 def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> CurriculumHandle:
     """Build the score table, difficulty, sampler and callback for `dataset` under `TrainingArguments` `args`."""
     num_rows = len(dataset)
@@ -66,7 +84,15 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
     prior = _numeric_column(dataset, config.prior_column, "prior_column") if config.prior_column else None
     reference = _numeric_column(dataset, config.reference_column, "reference_column") if config.reference_column else None
     scores = ScoreTable(num_rows, ema=config.ema)
-    difficulty = Difficulty(config.signal, groups=groups, prior=prior, reference=reference)
+    sharing, row_weights = None, None
+    if config.share_scores != "none":
+        texts = _contents(dataset, config.content_column)
+        sharing = build_sharing(
+            texts, near_duplicates=config.share_scores == "near_duplicates", threshold=config.near_duplicate_threshold
+        )
+        copies = np.bincount(sharing.canonical, minlength=num_rows)[sharing.canonical]
+        row_weights = 1.0 / copies
+    difficulty = Difficulty(config.signal, groups=groups, prior=prior, reference=reference, sharing=sharing)
     global_batch = global_batch_size(args)
     refresh_steps = config.refresh_every_steps
 
@@ -124,6 +150,7 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
         replay=buffer,
         replay_share=config.replay_share,
         progress_fn=progress_fn,
+        row_weights=row_weights,
     )
     callback = CurriculumCallback(scores, sampler, replay=policy, task_names=task_names)
     return CurriculumHandle(config, scores, sampler, callback)

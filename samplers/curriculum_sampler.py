@@ -54,6 +54,15 @@ class CurriculumSampler(Sampler[int]):
             See [`~curriculum.samplers.sampling_weights`].
         seed (`int`, *optional*, defaults to `0`):
             Seed; the epoch's generator is `numpy.random.default_rng([seed, epoch])`.
+        groups (`np.ndarray`, *optional*), shares_fn (`Callable[[], np.ndarray]`, *optional*):
+            Task balance: group code per row, and a function giving each group's share of the kernel mass (see
+            [`~curriculum.samplers.task_shares`]).
+        replay ([`~curriculum.replay.ReplayBuffer`], *optional*), replay_share (`float`, *optional*, defaults to 0):
+            round(replay_share x multiple_of) random slots of every global batch are drawn uniformly from the buffer.
+        progress_fn (`Callable[[int], float]`, *optional*):
+            Progress at a stream position, replacing samples consumed / budget (e.g. unique rows / budget).
+        row_weights (`np.ndarray`, *optional*):
+            Multiplies each row's kernel weight (e.g. 1 / copies for duplicates).
 
     Example:
 
@@ -86,6 +95,7 @@ class CurriculumSampler(Sampler[int]):
         replay: ReplayBuffer | None = None,
         replay_share: float = 0.0,
         progress_fn: Callable[[int], float] | None = None,
+        row_weights: np.ndarray | None = None,
     ) -> None:
         for name, value in (("num_rows", num_rows), ("multiple_of", multiple_of), ("refresh_every", refresh_every)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -112,6 +122,7 @@ class CurriculumSampler(Sampler[int]):
         self.replay = replay
         self.replay_share = float(replay_share)
         self.progress_fn = progress_fn
+        self.row_weights = None if row_weights is None else np.asarray(row_weights, dtype=np.float64)
         self.epoch = 0
         self._reset_epoch()
         # Diagnostics of the latest refresh (not part of the stream's definition).
@@ -151,7 +162,9 @@ class CurriculumSampler(Sampler[int]):
             raise ValueError(f"difficulty_fn should return {self.num_rows} values, but returned {difficulty.shape}")
         target = float(self.schedule(self.progress(start)))
         shares = None if self.shares_fn is None else np.asarray(self.shares_fn(), dtype=np.float64)
-        probs = sampling_weights(difficulty, target, self.kernel, self.width, self.uniform_mix, self.groups, shares)
+        probs = sampling_weights(
+            difficulty, target, self.kernel, self.width, self.uniform_mix, self.groups, shares, self.row_weights
+        )
         cdf = np.cumsum(probs)
         cdf /= cdf[-1]
         draws = np.minimum(np.searchsorted(cdf, self._rng.random(size), side="right"), self.num_rows - 1)

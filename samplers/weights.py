@@ -17,12 +17,14 @@ def sampling_weights(
     uniform_mix: float = 0.1,
     groups: np.ndarray | None = None,
     group_shares: np.ndarray | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Probability of drawing each row: `(1 - uniform_mix) * k(d - target) / sum(k) + uniform_mix / N`.
 
     The kernel part is normalised first, so `uniform_mix` is exactly the share of draws that ignore difficulty.
     With `groups` and `group_shares`, the kernel is normalised within each group and group g receives the share
-    `group_shares[g]` of the kernel part (task balance).
+    `group_shares[g]` of the kernel part (task balance). `row_weights` multiplies each row's kernel value (for
+    example 1 / copies, so that a group of duplicates weighs like one row).
 
     Example:
 
@@ -56,6 +58,8 @@ def sampling_weights(
         k = np.exp(-(distance - shift) / width)
     else:
         k = np.exp(-(distance**2 - shift**2) / (2.0 * width**2))
+    if row_weights is not None:
+        k = k * row_weights
     if groups is None:
         p = k / k.sum()
     else:

@@ -162,6 +162,8 @@ def test_wrong_type(key, value, pattern):
         ("replay_threshold", 1.5, r"replay_threshold should be <= 1\.0, but got replay_threshold=1\.5"),
         ("task_gamma", -1, r"task_gamma should be >= 0\.0, but got task_gamma=-1\.0"),
         ("task_min_share", 1.0, r"task_min_share should be < 1\.0, but got task_min_share=1\.0"),
+        ("near_duplicate_threshold", 0.0, r"near_duplicate_threshold should be > 0\.0, but got near_duplicate_threshold=0\.0"),
+        ("share_scores", "copies", r"share_scores should be one of \['none', 'duplicates', 'near_duplicates'\]"),
     ],
 )
 def test_out_of_range(key, value, pattern):
@@ -201,7 +203,7 @@ def test_every_bounded_field_is_covered_by_range_tests():
     assert bounded == {
         "ema", "start", "end", "degree", "rate", "budget_samples", "width", "uniform_mix",
         "refresh_every_steps", "samples_per_epoch", "seed", "replay_share", "replay_buffer_size", "replay_threshold",
-        "task_gamma", "task_min_share",
+        "task_gamma", "task_min_share", "near_duplicate_threshold",
     }  # fmt: skip
 
 

@@ -150,3 +150,30 @@ def test_unique_rows_budget(tmp_path, tokenizer):
     logs = [e for e in trainer.state.log_history if "curriculum/progress" in e]
     assert logs[-1]["curriculum/progress"] == pytest.approx(handle.scores.num_seen / 64, abs=1e-6)
     assert logs[-1]["curriculum/unique_rows"] == handle.scores.num_seen < 6 * GLOBAL
+
+
+def test_duplicates_share_one_score_and_near_duplicates_inherit(tmp_path, tokenizer):
+    rows = [{"prompt": f"rev {w}:", "completion": w[::-1], "task": "rev"} for w in ("abcdefgh", "qrstuvwx", "mnopijkl")]
+    rows += [dict(rows[0]) for _ in range(5)]  # five more copies of row 0
+    rows.append({"prompt": "rev qrstuvwx:", "completion": "xwvutsrq!", "task": "rev"})  # near-duplicate of row 1
+    rows += [{"prompt": f"rev {c * 8}:", "completion": c * 8, "task": "rev"} for c in "cdefghij"]
+    raw = Dataset.from_list(rows)
+    config = CurriculumConfig(share_scores="near_duplicates", near_duplicate_threshold=0.6, group_column="task")
+    trainer, handle = make_trainer(
+        "trainer", tokenize_for_causal_lm(raw, tokenizer), tokenizer, str(tmp_path), config=config, max_steps=1,
+        batch_size=4, grad_accum=1,
+    )
+    # The content comes from the tokenized rows' input_ids here (prompt/completion were tokenized away).
+    sampler = handle.sampler
+    np.testing.assert_allclose(sampler.row_weights[[0, 3, 4, 5, 6, 7]], 1 / 6)
+    assert sampler.row_weights[1] == 1.0
+
+    table = handle.scores
+    table.update(np.array([3, 1]), np.array([2.0, 5.0]), np.array([0.3, 0.1]))
+    shared = handle.callback.sampler.difficulty_fn()
+    # All six copies of row 0 take the score of the one trained copy (row 3): the same difficulty.
+    assert len(set(shared[[0, 3, 4, 5, 6, 7]].tolist())) == 1
+    # Row 8, never trained on, is a near-duplicate of row 1 and inherits its (higher) difficulty, not 0.5;
+    # an unrelated unseen row stays at the median.
+    assert shared[8] == shared[1] > shared[0]
+    assert shared[9] == 0.5
