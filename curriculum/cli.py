@@ -60,10 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         "probability of the completion tokens under --model; miwv: one-shot minus zero-shot loss, the demonstration "
         "being the row with the most similar prompt. Repeat for several scores.",
     )
-    score.add_argument("--model", metavar="DIR", help="local model directory (AutoModelForCausalLM, AutoTokenizer) for model scorers")
-    score.add_argument("--batch-size", metavar="N", type=_positive_int, default=8, help="sequences per forward pass (default: 8)")
-    score.add_argument("--max-length", metavar="N", type=_positive_int, default=None, help="keep the last N tokens of a sequence")
-    score.add_argument("--clusters", metavar="K", type=_positive_int, default=8, help="k-means clusters of `cluster` (default: 8)")
+    score.add_argument("--model", metavar="DIR", help="local model directory (with its tokenizer) for model scorers")
+    score.add_argument("--batch-size", metavar="N", type=_positive_int, default=8, help="batch size (default: 8)")
+    score.add_argument("--max-length", metavar="N", type=_positive_int, help="keep the last N tokens of a sequence")
+    score.add_argument("--clusters", metavar="K", type=_positive_int, default=8, help="k-means clusters (default: 8)")
     score.add_argument("--seed", type=_non_negative_int, default=0, help="k-means seed (default: 0)")
     score.add_argument("--column-prefix", default="score_", help="prefix of the new columns (default: score_)")
     score.add_argument("--prompt-column", default="prompt", help="prompt column (default: prompt)")

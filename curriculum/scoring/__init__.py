@@ -1,0 +1,26 @@
+"""Offline hardness scores of a prompt/completion dataset (length, clustering, language-model loss, MIWV)."""
+
+from __future__ import annotations
+
+from .api import MODEL_SCORERS, SCORERS, score_dataset, select_top
+from .cluster import cluster_hardness, kmeans, silhouette
+from .io import load_rows, save_rows
+from .length import irei
+from .lm import lm_scores
+from .tfidf import nearest_neighbors, tfidf_vectors
+
+__all__ = [
+    "MODEL_SCORERS",
+    "SCORERS",
+    "cluster_hardness",
+    "irei",
+    "kmeans",
+    "lm_scores",
+    "load_rows",
+    "nearest_neighbors",
+    "save_rows",
+    "score_dataset",
+    "select_top",
+    "silhouette",
+    "tfidf_vectors",
+]

@@ -1,0 +1,195 @@
+"""`score_dataset` adds one hardness column per scorer to a dataset; `select_top` keeps its hardest rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MODEL_SCORERS", "SCORERS", "score_dataset", "select_top"]
+
+SCORERS = ("length", "cluster", "loss", "confidence", "miwv")
+MODEL_SCORERS = ("loss", "confidence", "miwv")
+
+
+def _texts(dataset: Any, column: str, argument: str, flag: str) -> list[str]:
+    if column not in dataset.column_names:
+        raise ValueError(
+            f"the dataset has no column {column!r} (its columns are {dataset.column_names}); name the right one with "
+            f"{argument}=... ({flag} on the command line)"
+        )
+    values = dataset[column]
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(
+                f"column {column!r} should hold strings, but row {i} holds a {type(value).__name__} ({value!r:.60}); "
+                "conversational (messages) rows are not supported by the scorers"
+            )
+    return list(values)
+
+
+def _scorer_list(scorers: str | Sequence[str]) -> list[str]:
+    names = [scorers] if isinstance(scorers, str) else list(scorers)
+    if not names:
+        raise ValueError(f"scorers should name at least one of {list(SCORERS)}, but got scorers={scorers!r}")
+    unknown = [s for s in names if s not in SCORERS]
+    if unknown:
+        raise ValueError(f"unknown scorer(s) {unknown}; the scorers are {list(SCORERS)}")
+    return list(dict.fromkeys(names))
+
+
+def score_dataset(
+    dataset: Any,
+    scorers: str | Sequence[str],
+    model: Any = None,
+    tokenizer: Any = None,
+    *,
+    prompt_column: str = "prompt",
+    completion_column: str = "completion",
+    column_prefix: str = "score_",
+    batch_size: int = 8,
+    clusters: int = 8,
+    seed: int = 0,
+    max_length: int | None = None,
+    separator: str = "\n\n",
+    progress: bool = True,
+) -> Any:
+    r"""
+    Offline hardness scores of every row of a prompt/completion dataset, one new column per scorer (higher =
+    harder, except `confidence`), named `column_prefix + scorer` (an existing column of that name is replaced in place).
+
+    - `"length"`: the Instruction-Response Expansion Index in [0, 1] ([`~curriculum.scoring.length.irei`]), in
+      tokens of `tokenizer` if one is given, else in words.
+    - `"cluster"`: `(1 - silhouette) / 2` in [0, 1] of the row's TF-IDF vector (prompt + newline + completion) in a
+      k-means clustering of the dataset ([`~curriculum.scoring.cluster.cluster_hardness`]).
+    - `"loss"`, `"confidence"`, `"miwv"`: mean NLL, mean probability of the completion tokens, and one-shot minus
+      zero-shot loss, under `model` ([`~curriculum.scoring.lm.lm_scores`]); they need `model` and `tokenizer`.
+
+    Under `accelerate launch`/`torchrun` the model scorers split the rows across processes and every process gets
+    the full, identically ordered columns.
+
+    Args:
+        dataset (`datasets.Dataset`):
+            Rows with a prompt and a completion column of strings.
+        scorers (`str` or `Sequence[str]`):
+            Any of `"length"`, `"cluster"`, `"loss"`, `"confidence"`, `"miwv"`.
+        model (`PreTrainedModel`, *optional*), tokenizer (`PreTrainedTokenizerBase`, *optional*):
+            A causal LM and its tokenizer, for the model scorers.
+        prompt_column (`str`, *optional*, defaults to `"prompt"`):
+            The prompt (instruction) column.
+        completion_column (`str`, *optional*, defaults to `"completion"`):
+            The completion (response) column.
+        column_prefix (`str`, *optional*, defaults to `"score_"`):
+            Prefix of the new columns.
+        batch_size (`int`, *optional*, defaults to `8`):
+            Sequences per forward pass of the model scorers.
+        clusters (`int`, *optional*, defaults to `8`):
+            Number of k-means clusters of `"cluster"`.
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of the k-means initialisation.
+        max_length (`int` or `None`, *optional*):
+            Keep the last `max_length` tokens of each sequence in the model scorers.
+        separator (`str`, *optional*, defaults to `"\n\n"`):
+            Text between the MIWV demonstration and the prompt.
+        progress (`bool`, *optional*, defaults to `True`):
+            Progress bar of the model scorers (main process only).
+
+    Returns:
+        `datasets.Dataset`: the dataset with the score columns added (float64).
+
+    Example:
+
+    ```python
+    >>> from datasets import Dataset
+    >>> from curriculum.scoring import score_dataset
+    >>> ds = Dataset.from_dict({"prompt": ["2+2=", "Why is the sky blue?"], "completion": ["4", "Scattering."]})
+    >>> score_dataset(ds, ["length"]).column_names
+    ['prompt', 'completion', 'score_length']
+    ```
+    """
+    names = _scorer_list(scorers)
+    needs_model = [s for s in names if s in MODEL_SCORERS]
+    if needs_model and (model is None or tokenizer is None):
+        raise ValueError(
+            f"scorer(s) {needs_model} need a causal LM: pass model=... and tokenizer=... (--model DIR on the "
+            "command line)"
+        )
+    if not isinstance(column_prefix, str):
+        raise ValueError(f"column_prefix should be a string, but got column_prefix={column_prefix!r}")
+    prompts = _texts(dataset, prompt_column, "prompt_column", "--prompt-column")
+    completions = _texts(dataset, completion_column, "completion_column", "--completion-column")
+
+    columns: dict[str, np.ndarray] = {}
+    if "length" in names:
+        from .length import irei
+
+        columns["length"] = irei(prompts, completions, tokenizer=tokenizer)
+    if "cluster" in names:
+        from .cluster import cluster_hardness
+
+        texts = [p + "\n" + c for p, c in zip(prompts, completions)]
+        columns["cluster"] = cluster_hardness(texts, clusters=clusters, seed=seed)
+    if needs_model:
+        from .lm import lm_scores
+
+        columns.update(
+            lm_scores(
+                model,
+                tokenizer,
+                prompts,
+                completions,
+                needs_model,
+                batch_size=batch_size,
+                max_length=max_length,
+                separator=separator,
+                progress=progress,
+            )
+        )
+    order = list(dataset.column_names)
+    for name in names:
+        column = column_prefix + name
+        if column in (prompt_column, completion_column):
+            raise ValueError(f"the score column {column!r} would replace a text column; choose another column_prefix")
+        if column in dataset.column_names:
+            dataset = dataset.remove_columns(column)
+        else:
+            order.append(column)
+        dataset = dataset.add_column(column, [float(v) for v in columns[name]])
+    return dataset.select_columns(order)
+
+
+def select_top(dataset: Any, column: str, budget: int, lowest: bool = False) -> Any:
+    r"""
+    The `budget` rows with the highest values of a numeric column (the hardest, for the score columns), or the
+    lowest with `lowest=True`, in their original order. Ties go to the earlier row; missing (NaN/None) values come
+    last either way.
+
+    Example:
+
+    ```python
+    >>> from datasets import Dataset
+    >>> from curriculum.scoring import select_top
+    >>> ds = Dataset.from_dict({"text": ["a", "b", "c", "d"], "score": [0.3, 0.9, 0.1, 0.5]})
+    >>> list(select_top(ds, "score", 2)["text"]), list(select_top(ds, "score", 1, lowest=True)["text"])
+    (['b', 'd'], ['c'])
+    ```
+    """
+    if column not in dataset.column_names:
+        raise ValueError(f"the dataset has no column {column!r} (its columns are {dataset.column_names})")
+    n = len(dataset)
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or not 1 <= budget <= n:
+        raise ValueError(f"budget should be an integer from 1 to the number of rows ({n}), but got budget={budget!r}")
+    raw = dataset[column]
+    try:
+        values = np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
+    except (TypeError, ValueError):
+        example = next((v for v in raw if v is not None and not isinstance(v, (int, float))), None)
+        raise ValueError(
+            f"column {column!r} should be numeric, but holds {type(example).__name__} values such as {example!r:.60}"
+        ) from None
+    if values.ndim != 1:
+        raise ValueError(f"column {column!r} should hold one number per row, but has shape {values.shape}")
+    key = values if lowest else -values
+    chosen = np.argsort(key, kind="stable")[: int(budget)]  # NaN sorts last in both directions
+    return dataset.select(np.sort(chosen).tolist())
