@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         "being the row with the most similar prompt. Repeat for several scores.",
     )
     score.add_argument("--model", metavar="DIR", help="local model directory (with its tokenizer) for model scorers")
+    score.add_argument(
+        "--embedding-model", metavar="DIR", help="local sentence-embedding model: MIWV neighbours by its embeddings"
+    )
     score.add_argument("--batch-size", metavar="N", type=_positive_int, default=8, help="batch size (default: 8)")
     score.add_argument("--max-length", metavar="N", type=_positive_int, help="keep the last N tokens of a sequence")
     score.add_argument("--clusters", metavar="K", type=_positive_int, default=8, help="k-means clusters (default: 8)")
@@ -117,6 +120,7 @@ def _score(args: argparse.Namespace) -> None:
             seed=args.seed,
             max_length=args.max_length,
             progress=not args.no_progress,
+            embedding_model=args.embedding_model,
         )
         if state.is_main_process:
             fmt = save_rows(scored, args.output, like=args.input)

@@ -425,3 +425,34 @@ def test_docstring_examples(module, name):
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
     assert test.examples and runner.failures == 0
+
+
+def test_miwv_with_embedding_model_neighbours(tmp_path):
+    """MIWV with demonstrations chosen by a local sentence-embedding model (a tiny BERT saved to disk)."""
+    from transformers import BertConfig, BertModel
+
+    from curriculum.scoring import score_dataset
+    from curriculum.scoring.embeddings import embed_texts, embedding_neighbors
+    from curriculum.scoring.lm import lm_scores
+    from curriculum.toy import make_graded_dataset, make_tiny_model, make_tokenizer
+
+    tok = make_tokenizer()
+    encoder_dir = tmp_path / "encoder"
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(encoder_dir)
+    tok.save_pretrained(encoder_dir)
+    data = make_graded_dataset(12, seed=9)
+    model = make_tiny_model(len(tok), seed=1)
+
+    neighbors = embedding_neighbors(embed_texts(str(encoder_dir), data["prompt"]))
+    assert (neighbors != np.arange(12)).all() and ((neighbors >= 0) & (neighbors < 12)).all()
+    expected = lm_scores(model, tok, data["prompt"], data["completion"], ["miwv"], progress=False, neighbors=neighbors)
+    scored = score_dataset(data, ["miwv"], model, tok, embedding_model=str(encoder_dir), progress=False)
+    np.testing.assert_allclose(scored["score_miwv"], expected["miwv"], atol=1e-6)
+    # The demonstration really is the embedding neighbour: recompute one row's MIWV by hand.
+    i, j = 0, int(neighbors[0])
+    one_shot = lm_scores(model, tok, [data["prompt"][j] + data["completion"][j] + "\n\n" + data["prompt"][i]],
+                         [data["completion"][i]], ["loss"], progress=False)["loss"][0]
+    zero_shot = lm_scores(model, tok, [data["prompt"][i]], [data["completion"][i]], ["loss"], progress=False)["loss"][0]
+    assert scored["score_miwv"][0] == pytest.approx(one_shot - zero_shot, abs=1e-5)

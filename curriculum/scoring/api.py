@@ -54,6 +54,7 @@ def score_dataset(
     max_length: int | None = None,
     separator: str = "\n\n",
     progress: bool = True,
+    embedding_model: str | None = None,
 ) -> Any:
     r"""
     Offline hardness scores of every row of a prompt/completion dataset, one new column per scorer (higher =
@@ -90,6 +91,9 @@ def score_dataset(
             Seed of the k-means initialisation.
         max_length (`int` or `None`, *optional*):
             Keep the last `max_length` tokens of each sequence in the model scorers.
+        embedding_model (`str`, *optional*):
+            Local sentence-embedding model directory: MIWV demonstrations are the nearest prompts by its embeddings
+            (mean pooling, cosine) instead of by TF-IDF.
         separator (`str`, *optional*, defaults to `"\n\n"`):
             Text between the MIWV demonstration and the prompt.
         progress (`bool`, *optional*, defaults to `True`):
@@ -133,6 +137,11 @@ def score_dataset(
     if needs_model:
         from .lm import lm_scores
 
+        neighbors = None
+        if embedding_model is not None and "miwv" in needs_model:
+            from .embeddings import embed_texts, embedding_neighbors
+
+            neighbors = embedding_neighbors(embed_texts(embedding_model, prompts, batch_size=batch_size))
         columns.update(
             lm_scores(
                 model,
@@ -144,6 +153,7 @@ def score_dataset(
                 max_length=max_length,
                 separator=separator,
                 progress=progress,
+                neighbors=neighbors,
             )
         )
     order = list(dataset.column_names)

@@ -103,6 +103,7 @@ def lm_scores(
     add_eos: bool = True,
     separator: str = "\n\n",
     progress: bool = True,
+    neighbors: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     r"""
     Per-row scores of a causal language model on prompt/completion rows, one forward pass per row (two for MIWV),
@@ -147,6 +148,9 @@ def lm_scores(
             Text between the MIWV demonstration and the prompt.
         progress (`bool`, *optional*, defaults to `True`):
             Show a tqdm progress bar.
+        neighbors (`np.ndarray`, *optional*):
+            The MIWV demonstration row of every row (for example from a sentence-embedding model, see
+            [`~curriculum.scoring.embeddings.embedding_neighbors`]), instead of the TF-IDF nearest neighbour.
 
     Returns:
         `dict[str, np.ndarray]`: one float64 array per requested score.
@@ -179,7 +183,11 @@ def lm_scores(
     if pad_id is None:
         pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
     with_miwv = "miwv" in wanted
-    vectors = tfidf_vectors(prompts) if with_miwv and len(prompts) > 1 else None
+    if neighbors is not None:
+        neighbors = np.asarray(neighbors, dtype=np.int64)
+        if neighbors.shape != (len(prompts),):
+            raise ValueError(f"neighbors should hold one row index per row ({len(prompts)}), got {neighbors.shape}")
+    vectors = tfidf_vectors(prompts) if with_miwv and len(prompts) > 1 and neighbors is None else None
 
     def work(rows: list[int], advance: Callable[[int], Any]) -> list[tuple[float, float, float]]:
         if not rows:
@@ -187,12 +195,12 @@ def lm_scores(
         encoded = [_encode(tokenizer, prompts[i], completions[i], add_eos) for i in rows]
         zero = _completion_stats(model, encoded, batch_size, max_length, pad_id, advance)
         one_shot_loss = np.full(len(rows), np.nan)
-        if vectors is not None:
-            neighbors = nearest_neighbors(vectors, rows)
-            context = [prompts[j] + completions[j] + separator + prompts[i] for i, j in zip(rows, neighbors)]
+        if with_miwv and len(prompts) > 1:
+            demos = neighbors[rows] if neighbors is not None else nearest_neighbors(vectors, rows)
+            context = [prompts[j] + completions[j] + separator + prompts[i] for i, j in zip(rows, demos)]
             encoded = [_encode(tokenizer, c, completions[i], add_eos) for c, i in zip(context, rows)]
             one_shot_loss = _completion_stats(model, encoded, batch_size, max_length, pad_id, advance)[:, 0]
-        elif with_miwv:
+        elif with_miwv:  # a single row has no neighbour
             advance(len(rows))
         return [(float(z[0]), float(z[1]), float(o - z[0])) for z, o in zip(zero, one_shot_loss)]
 
