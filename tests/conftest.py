@@ -28,6 +28,14 @@ def tokenizer():
     return make_tokenizer()
 
 
+def deepspeed_available() -> bool:
+    try:
+        import deepspeed  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
 def record_trained_rows(handle: Any) -> list[np.ndarray]:
     """Record, per optimizer step, the rows folded into the score table (all processes' rows, in rank order)."""
     steps: list[np.ndarray] = []

@@ -11,19 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import deepspeed_available
+
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "tests" / "dist_harness.py"
 WORLD, BATCH, ACCUM, STEPS = 2, 4, 2, 6
 
 needs_torchrun = pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
 
-
-def _deepspeed_available() -> bool:
-    try:
-        import deepspeed  # noqa: F401
-    except Exception:
-        return False
-    return True
 
 
 def _env() -> dict[str, str]:
@@ -89,7 +84,7 @@ def test_ddp_is_exact(tmp_path, kind):
 
 
 @needs_torchrun
-@pytest.mark.skipif(not _deepspeed_available(), reason="deepspeed is not installed (pip install -e '.[deepspeed]')")
+@pytest.mark.skipif(not deepspeed_available(), reason="deepspeed is not installed (pip install -e '.[deepspeed]')")
 @pytest.mark.parametrize("kind", ["trainer", "sft"])
 def test_deepspeed_zero2_zero3_are_exact_and_match_ddp(tmp_path, kind):
     launch(tmp_path / "ddp", "--kind", kind, "--samples-per-epoch", "128")
@@ -135,7 +130,7 @@ def test_diverging_streams_are_detected(tmp_path):
 
 
 @needs_torchrun
-@pytest.mark.skipif(not _deepspeed_available(), reason="deepspeed is not installed")
+@pytest.mark.skipif(not deepspeed_available(), reason="deepspeed is not installed")
 def test_deepspeed_without_use_cpu_is_a_clear_error(tmp_path):
     result = launch(tmp_path, "--deepspeed", "zero2", "--no-use-cpu", expect_ok=False)
     assert result.returncode != 0

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import deepspeed_available
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,15 +83,8 @@ def test_dataset_without_sft_columns_is_a_clear_error(tmp_path):
     assert "has columns ['question', 'answer']; SFT needs `prompt` and `completion`" in result.stderr
 
 
-def _deepspeed_available() -> bool:
-    try:
-        import deepspeed  # noqa: F401
-    except Exception:
-        return False
-    return True
 
-
-@pytest.mark.skipif(not _deepspeed_available(), reason="deepspeed is not installed (pip install -e '.[deepspeed]')")
+@pytest.mark.skipif(not deepspeed_available(), reason="deepspeed is not installed (pip install -e '.[deepspeed]')")
 @pytest.mark.parametrize("stage", ["zero2", "zero3"])
 def test_shipped_accelerate_deepspeed_configs_launch(tmp_path, stage):
     """The README's `accelerate launch --config_file examples/accelerate/deepspeed_*.yaml` command, on CPU."""
