@@ -15,24 +15,21 @@ _SCORERS = ("length", "cluster", "loss", "confidence", "miwv")
 _MODEL_SCORERS = ("loss", "confidence", "miwv")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"should be a positive integer, but got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"should be a positive integer, but got {text!r}")
-    return value
+def _int_at_least(minimum: int, wording: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"should be {wording}, but got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"should be an integer >= 0, but got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"should be an integer >= 0, but got {text!r}")
-    return value
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -58,17 +58,20 @@ def _numeric_column(dataset: Any, name: str, key: str) -> np.ndarray:
         raise ValueError(f"{key}={name!r} should hold numbers, got {values[:3]!r}...") from None
 
 
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
 def _contents(dataset: Any, column: str | None) -> list[str]:
     """One string per row identifying its content, for score sharing."""
     columns = getattr(dataset, "column_names", None) or []
     if column is not None:
-        values = _column(dataset, column, "content_column")
-        return [v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in values]
+        return [_as_text(v) for v in _column(dataset, column, "content_column")]
     if {"prompt", "completion"} <= set(columns):
-        return [json.dumps([p, c]) if not isinstance(p, str) else p + "\n" + c for p, c in zip(dataset["prompt"], dataset["completion"])]
+        return [_as_text(p) + "\n" + _as_text(c) for p, c in zip(dataset["prompt"], dataset["completion"])]
     for name in ("text", "messages", "input_ids"):
         if name in columns:
-            return [v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in dataset[name]]
+            return [_as_text(v) for v in dataset[name]]
     raise ValueError(
         f"share_scores needs the rows' content: set content_column to one of the dataset's columns {columns}"
     )
@@ -310,8 +313,7 @@ class CurriculumTrainerMixin:
                 "(per-device batch x processes x gradient accumulation): accelerate would wrap around and repeat "
                 f"rows. Build it with multiple_of={global_batch}."
             )
-        if sampler.multiple_of != global_batch:
-            sampler.multiple_of = global_batch
+        sampler.multiple_of = global_batch
         if sampler.budget is None:
             if self.args.max_steps > 0:
                 sampler.budget = self.args.max_steps * global_batch
