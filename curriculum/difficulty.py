@@ -9,13 +9,18 @@ import numpy as np
 from .scores import ScoreTable
 from .sharing import ScoreSharing
 
-__all__ = ["Difficulty", "encode_groups", "quantile_rank"]
+__all__ = ["Difficulty", "encode_groups", "quantile_rank", "sorted_runs"]
+
+
+# Keys are built and scanned in blocks of this many rows: the temporaries stay in cache and memory stays flat.
+_BLOCK = 1 << 16
 
 
 def quantile_rank(values: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
     """Quantile rank in [0, 1] of each value within its group; NaN stays NaN, ties share their mean rank.
 
-    A group with a single finite value ranks it 0.5. O(n log n).
+    A group with a single finite value ranks it 0.5. O(n log n): one SIMD sort of 64-bit (group, value, position)
+    keys when they fit in 64 bits (float32 values and up to 2**(32 - log2 n) groups), a few otherwise.
 
     Example:
 
@@ -26,30 +31,188 @@ def quantile_rank(values: np.ndarray, groups: np.ndarray | None = None) -> np.nd
     [1.0, 0.0, nan, 0.0, 1.0]
     ```
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)
     out = np.full(values.shape, np.nan)
-    idx = np.flatnonzero(np.isfinite(values))
-    if idx.size == 0:
-        return out
-    v = values[idx]
-    g = np.zeros(idx.size, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)[idx]
-    order = np.lexsort((v, g))
-    sv, sg = v[order], g[order]
-    n = idx.size
-    pos = np.arange(n, dtype=np.float64)
-    # Mean position of each run of ties (same group and value).
-    new_run = np.r_[True, (np.diff(sv) != 0) | (np.diff(sg) != 0)]
-    run = np.cumsum(new_run) - 1
-    run_mean = np.bincount(run, weights=pos) / np.bincount(run)
-    # Start and size of each group in sorted order.
-    new_group = np.r_[True, np.diff(sg) != 0]
-    group_id = np.cumsum(new_group) - 1
-    group_start = np.flatnonzero(new_group)
-    group_size = np.bincount(group_id)
-    size = group_size[group_id]
-    rank = np.where(size > 1, (run_mean[run] - group_start[group_id]) / np.maximum(size - 1, 1), 0.5)
-    out[idx[order]] = rank
+    _rank_into(out, values, None if groups is None else np.asarray(groups, dtype=np.int64))
     return out
+
+
+def _rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None) -> None:
+    """Write the quantile rank of every finite value into `out`, leaving the other entries as they are."""
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    rows = np.flatnonzero(np.isfinite(values))
+    n = rows.size
+    if n == 0:
+        return
+    order, new_run, new_group = sorted_runs(values, groups, rows)
+    # Per run of ties: its mean position, minus its group's start, over its group's size - 1 (0.5 if alone).
+    # Positions and sizes are integers below 2**53, exact in float64: the arithmetic is that of the integers.
+    starts = np.flatnonzero(new_run)
+    del new_run
+    lengths = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
+    lengths[-1] = n - starts[-1]
+    rank = starts.astype(np.float64)
+    rank *= 2.0
+    rank += lengths
+    rank -= 1.0
+    rank *= 0.5
+    if new_group is None:
+        rank /= np.float64(max(n - 1, 1))
+        if n == 1:
+            rank[:] = 0.5
+    else:
+        group_starts = np.flatnonzero(new_group)
+        del new_group
+        sizes = np.diff(group_starts, append=n)
+        runs = np.diff(np.searchsorted(starts, group_starts), append=starts.size)  # runs per group
+        rank -= np.repeat(group_starts.astype(np.float64), runs)
+        rank /= np.repeat(np.maximum(sizes - 1, 1).astype(np.float64), runs)
+        if (sizes == 1).any():
+            rank[np.repeat(sizes == 1, runs)] = 0.5
+    del starts
+    if rank.size != n:
+        rank = np.repeat(rank, lengths)
+    del lengths
+    ranked = np.empty(n)
+    ranked[order] = rank
+    del rank, order
+    if n == values.size:
+        out[...] = ranked
+    else:
+        out[rows] = ranked
+
+
+def sorted_runs(
+    values: np.ndarray, groups: np.ndarray | None, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The order of `values[rows]` by (group, value), ties in any order, and where its runs and groups start.
+
+    A least-significant-digit radix sort over 64-bit words: each pass sorts `(digit << b) | position` with NumPy's
+    SIMD sort, `b` the bits of a position, so that a pass is stable. One pass covers float32 values with up to
+    2**(64 - 32 - b) groups (b = 25 for 30M rows). Equal keys mean exactly equal values (-0.0 and 0.0 alike), the
+    ties of `==`.
+
+    Args:
+        values (`np.ndarray`):
+            float32 or float64 values, finite at `rows`.
+        groups (`np.ndarray` or `None`):
+            int64 group code per value, or `None` for one group.
+        rows (`np.ndarray`):
+            Positions (int64) of the values to sort.
+
+    Returns:
+        `tuple`: `order` (int64 permutation of `range(len(rows))`), `new_run` (bool, True where a run of equal
+        (group, value) starts in sorted order) and `new_group` (bool, True where a group starts; `None` without
+        groups).
+    """
+    n = rows.size
+    value_bits = 32 if values.dtype == np.float32 else 64
+    low, group_bits = 0, 0
+    if groups is not None and n:
+        low, high = int(groups[rows].min()), int(groups[rows].max())
+        group_bits = (high - low).bit_length()
+    position_bits = max(1, (n - 1).bit_length())
+    width = 64 - position_bits
+    total = value_bits + group_bits
+    key = np.empty(n, dtype=np.uint64)
+    order = None
+    for offset in range(0, total, width):
+        source = rows if order is None else rows[order]
+        for lo in range(0, n, _BLOCK):
+            hi = min(lo + _BLOCK, n)
+            block = _key_bits(values, groups, source[lo:hi], value_bits, low, offset, width)
+            block <<= np.uint64(position_bits)
+            block |= np.arange(lo, hi, dtype=np.uint64)
+            key[lo:hi] = block
+        del source
+        key.sort()
+        if total <= width:
+            new_run, new_group = _boundaries(key, position_bits, value_bits if group_bits else None)
+        key &= np.uint64((1 << position_bits) - 1)
+        permutation = key.view(np.int64)
+        if order is None:
+            order = permutation if total <= width else permutation.copy()  # `key` is overwritten by the next pass
+        else:
+            order = order[permutation]
+    if total > width:
+        del key
+        new_run, new_group = _boundaries_of(values, groups if group_bits else None, rows[order])
+    if groups is not None and new_group is None:
+        new_group = np.zeros(n, dtype=bool)
+        new_group[:1] = True
+    return order, new_run, new_group
+
+
+def _float_key(values: np.ndarray) -> np.ndarray:
+    """uint64 integers in the order of the finite `values` (float32 or float64), equal exactly when the values are
+    equal: the IEEE bits with the sign bit set for positive values and all bits flipped for negative ones."""
+    bits = (values + 0.0).view(np.uint32 if values.dtype == np.float32 else np.uint64)  # new array; -0.0 -> 0.0
+    sign = bits.dtype.type(1 << (bits.dtype.itemsize * 8 - 1))
+    negative = bits >= sign
+    np.invert(bits, out=bits, where=negative)
+    np.bitwise_or(bits, sign, out=bits, where=~negative)
+    return bits.astype(np.uint64, copy=False)
+
+
+def _key_bits(
+    values: np.ndarray, groups: np.ndarray | None, rows: np.ndarray, value_bits: int, low: int, offset: int, width: int
+) -> np.ndarray:
+    """Bits `offset` to `offset + width` of the key `((group - low) << value_bits) | value bits` of `rows`."""
+    key = _float_key(values[rows])
+    if offset >= value_bits:
+        key[:] = 0
+    elif offset:
+        key >>= np.uint64(offset)
+    if groups is not None and offset + width > value_bits:
+        codes = groups[rows].astype(np.uint64)
+        codes -= np.uint64(low % (1 << 64))  # modulo 2**64: the order of any int64 range is kept
+        if offset <= value_bits:
+            codes <<= np.uint64(value_bits - offset)
+        else:
+            codes >>= np.uint64(offset - value_bits)
+        key |= codes
+    key &= np.uint64((1 << width) - 1)
+    return key
+
+
+def _boundaries(key: np.ndarray, position_bits: int, value_bits: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run and group starts from sorted `(group, value, position)` keys (groups above `value_bits` if given)."""
+    n = key.size
+    new_run = np.empty(n, dtype=bool)
+    new_group = None if value_bits is None else np.empty(n, dtype=bool)
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        top = key[max(lo - 1, 0) : hi] >> np.uint64(position_bits)
+        new_run[lo:hi] = _changes(top, lo)
+        if new_group is not None:
+            top >>= np.uint64(value_bits)
+            new_group[lo:hi] = _changes(top, lo)
+    return new_run, new_group
+
+
+def _boundaries_of(
+    values: np.ndarray, groups: np.ndarray | None, sorted_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run and group starts of `sorted_rows`, rows sorted by (group, value), comparing the values themselves."""
+    n = sorted_rows.size
+    new_run = np.empty(n, dtype=bool)
+    new_group = None if groups is None else np.empty(n, dtype=bool)
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        window = sorted_rows[max(lo - 1, 0) : hi]
+        new_run[lo:hi] = _changes(values[window], lo)
+        if new_group is not None:
+            new_group[lo:hi] = _changes(groups[window], lo)
+            new_run[lo:hi] |= new_group[lo:hi]
+    return new_run, new_group
+
+
+def _changes(window: np.ndarray, lo: int) -> np.ndarray:
+    """Whether each element differs from the one before it, for a window that starts one element before block `lo`
+    (except the first block, whose first element starts everything)."""
+    return np.r_[True, window[1:] != window[:-1]] if lo == 0 else window[1:] != window[:-1]
 
 
 def encode_groups(labels: Sequence) -> np.ndarray:
@@ -121,10 +284,7 @@ class Difficulty:
         values = self.values(table)
         if self.sharing is not None:
             values = self.sharing.share(values)
-        rank = quantile_rank(values, self.groups)
-        unseen = np.isnan(rank)
-        if self.prior_rank is not None:
-            rank[unseen] = self.prior_rank[unseen]
-        else:
-            rank[unseen] = 0.5
+        # Unseen rows (non-finite signal) keep their prior rank, else the median.
+        rank = np.full(len(values), 0.5) if self.prior_rank is None else self.prior_rank.copy()
+        _rank_into(rank, np.asarray(values), self.groups)
         return rank

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .difficulty import sorted_runs
+
 __all__ = ["RankSnapshot", "ReplayBuffer", "ReplayPolicy"]
 
 
@@ -77,17 +79,29 @@ class RankSnapshot:
     """
 
     def __init__(self, values: np.ndarray, groups: np.ndarray | None) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        self.groups = np.zeros(values.size, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
-        finite = np.isfinite(values)
+        values = np.asarray(values)
+        if values.dtype not in (np.float32, np.float64):
+            values = values.astype(np.float64)
+        self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
+        rows = np.flatnonzero(np.isfinite(values))
+        if self.groups is None:
+            self._sorted = np.sort(values[rows]).astype(np.float64, copy=False)
+            self._start, self._count = np.zeros(1, dtype=np.int64), np.array([rows.size])
+            return
         num_groups = int(self.groups.max()) + 1 if self.groups.size else 1
-        order = np.lexsort((values[finite], self.groups[finite]))
-        self._sorted = values[finite][order]
-        counts = np.bincount(self.groups[finite], minlength=num_groups)
+        order = sorted_runs(values, self.groups, rows)[0]
+        self._sorted = values[rows[order]].astype(np.float64, copy=False)
+        counts = np.bincount(self.groups[rows], minlength=num_groups)
         self._start = np.r_[0, np.cumsum(counts)[:-1]]
         self._count = counts
 
     def rank(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values)
+        if self.groups is None:
+            n = self._count[0]
+            if n == 0:
+                return np.full(len(values), 0.5)
+            return np.searchsorted(self._sorted, values, side="left") / n
         groups = self.groups[np.asarray(rows, dtype=np.int64)]
         out = np.full(len(groups), 0.5)
         for g in np.unique(groups):
@@ -96,7 +110,7 @@ class RankSnapshot:
                 continue
             sel = groups == g
             segment = self._sorted[self._start[g] : self._start[g] + n]
-            out[sel] = np.searchsorted(segment, np.asarray(values)[sel], side="left") / n
+            out[sel] = np.searchsorted(segment, values[sel], side="left") / n
         return out
 
 

@@ -71,9 +71,12 @@ class ScoreTable:
             return
         if ids.min() < 0 or ids.max() >= len(self):
             raise IndexError(f"row ids should be in [0, {len(self)}), but got ids in [{ids.min()}, {ids.max()}]")
-        # Occurrence rank of each id inside the batch: round k updates the k-th appearance of every id at once.
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
+        if (sorted_ids[1:] != sorted_ids[:-1]).all():
+            self._update_unique(ids, loss, confidence, step)  # the usual case: no id twice, one round
+            return
+        # Occurrence rank of each id inside the batch: round k updates the k-th appearance of every id at once.
         starts = np.r_[0, np.flatnonzero(np.diff(sorted_ids)) + 1]
         run_start = np.repeat(starts, np.diff(np.r_[starts, ids.size]))
         occurrence = np.empty(ids.size, dtype=np.int64)

@@ -46,27 +46,41 @@ def sampling_weights(
         raise ValueError(f"uniform_mix should be in [0, 1], but got uniform_mix={uniform_mix}")
     if kernel not in KERNELS:
         raise ValueError(f"kernel should be one of {list(KERNELS)}, but got kernel={kernel!r}")
-    distance = np.abs(np.asarray(difficulty, dtype=np.float64) - target)
+    k = np.subtract(np.asarray(difficulty, dtype=np.float64), target)
+    np.abs(k, out=k)  # the distance to the target
     if groups is None:
-        shift = distance.min()
+        shift = k.min()
     else:
-        group_min = np.full(len(group_shares), np.inf)
-        np.minimum.at(group_min, groups, distance)
-        shift = group_min[groups]
-    # Shift by the (group's) minimum distance so that its largest weight is exp(0) = 1: no underflow to 0.
-    if kernel == "laplace":
-        k = np.exp(-(distance - shift) / width)
-    else:
-        k = np.exp(-(distance**2 - shift**2) / (2.0 * width**2))
+        shift = np.full(len(group_shares), np.inf)
+        np.minimum.at(shift, groups, k)
+    # Shift by the (group's) minimum distance so that its largest weight is exp(0) = 1: no underflow to 0. In place
+    # on one array (two with groups), with the operations of exp(-(d - shift) / width) and of
+    # exp(-(d**2 - shift**2) / (2 * width**2)).
+    if kernel == "gaussian":
+        np.square(k, out=k)
+        shift = shift**2
+    if groups is not None:
+        # np.minimum.at has checked the codes: mode="wrap" is plain indexing, without take's buffering.
+        gathered = np.empty_like(k)
+        shift = np.take(shift, groups, out=gathered, mode="wrap")
+    k -= shift
+    np.negative(k, out=k)
+    k /= width if kernel == "laplace" else 2.0 * width**2
+    np.exp(k, out=k)
     if row_weights is not None:
-        k = k * row_weights
+        k *= row_weights
     if groups is None:
-        p = k / k.sum()
+        p = k
+        p /= k.sum()
     else:
         per_group = np.bincount(groups, weights=k, minlength=len(group_shares))
-        p = np.asarray(group_shares, dtype=np.float64)[groups] * k / per_group[groups]
+        p = np.take(np.asarray(group_shares, dtype=np.float64), groups, out=gathered, mode="wrap")
+        p *= k
+        p /= np.take(per_group, groups, out=k, mode="wrap")
         p /= p.sum()
-    return (1.0 - uniform_mix) * p + uniform_mix / k.size
+    p *= 1.0 - uniform_mix
+    p += uniform_mix / p.size
+    return p
 
 
 def task_shares(
@@ -94,11 +108,17 @@ def task_shares(
     """
     if not 0.0 <= min_share * num_groups <= 1.0:
         raise ValueError(f"min_share x tasks should be <= 1, but got min_share={min_share} with {num_groups} tasks")
-    confidence = np.asarray(confidence, dtype=np.float64)
-    seen = np.isfinite(confidence)
-    counts = np.bincount(groups[seen], minlength=num_groups)
-    sums = np.bincount(groups[seen], weights=confidence[seen], minlength=num_groups)
-    fallback = float(confidence[seen].mean()) if seen.any() else 1.0
+    confidence = np.asarray(confidence)
+    if confidence.dtype not in (np.float32, np.float64):
+        confidence = confidence.astype(np.float64)
+    # Only the trained rows are gathered (and widened to float64, exactly): O(rows) with few temporaries.
+    seen = np.flatnonzero(np.isfinite(confidence))
+    seen_groups = np.asarray(groups)[seen]
+    seen_confidence = confidence[seen].astype(np.float64, copy=False)
+    del seen
+    counts = np.bincount(seen_groups, minlength=num_groups)
+    sums = np.bincount(seen_groups, weights=seen_confidence, minlength=num_groups)
+    fallback = float(seen_confidence.mean()) if seen_confidence.size else 1.0
     mean = np.full(num_groups, fallback)
     if prior is not None:
         prior = np.asarray(prior, dtype=np.float64)
@@ -113,5 +133,7 @@ def normalized_entropy(p: np.ndarray) -> float:
     n = p.size
     if n <= 1:
         return 1.0
-    nz = p[p > 0]
-    return float(-(nz * np.log(nz)).sum() / np.log(n))
+    nz = p if (p > 0).all() else p[p > 0]
+    terms = np.log(nz)
+    terms *= nz
+    return float(-terms.sum() / np.log(n))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from curriculum.difficulty import Difficulty, encode_groups, quantile_rank
+from curriculum.difficulty import Difficulty, encode_groups, quantile_rank, sorted_runs
 from curriculum.scores import ScoreTable
 
 nan = np.nan
@@ -25,6 +26,47 @@ def brute_force_rank(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
         ties = np.sum(peers == v)
         out[i] = (below + (ties - 1) / 2) / (peers.size - 1)
     return out
+
+
+def lexsort_rank(values: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Reference: the first implementation (lexsort over (group, value), mean position of each run of ties)."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape, nan)
+    idx = np.flatnonzero(np.isfinite(values))
+    if idx.size == 0:
+        return out
+    v = values[idx]
+    g = np.zeros(idx.size, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)[idx]
+    order = np.lexsort((v, g))
+    sv, sg = v[order], g[order]
+    pos = np.arange(idx.size, dtype=np.float64)
+    new_run = np.r_[True, (np.diff(sv) != 0) | (np.diff(sg) != 0)]
+    run = np.cumsum(new_run) - 1
+    run_mean = np.bincount(run, weights=pos) / np.bincount(run)
+    new_group = np.r_[True, np.diff(sg) != 0]
+    group_id = np.cumsum(new_group) - 1
+    size = np.bincount(group_id)[group_id]
+    start = np.flatnonzero(new_group)[group_id]
+    out[idx[order]] = np.where(size > 1, (run_mean[run] - start) / np.maximum(size - 1, 1), 0.5)
+    return out
+
+
+def random_values(rng: np.random.Generator, n: int, dtype: type) -> np.ndarray:
+    """Continuous values mixed with many exact ties, signed zeros, infinities and NaN."""
+    values = rng.normal(size=n)
+    special = rng.random(n) < 0.4
+    values[special] = rng.choice([0.0, -0.0, 1.5, -2.25, 7.0, np.inf, -np.inf, nan, 3.4e38, -1e-40], special.sum())
+    return values.astype(dtype)
+
+
+GROUPINGS = {
+    "none": lambda rng, n: None,
+    "few": lambda rng, n: rng.integers(0, 8, n),
+    "negative": lambda rng, n: rng.integers(-4, 4, n),
+    "many": lambda rng, n: rng.integers(0, 5000, n),
+    "int64 range": lambda rng, n: rng.choice(np.array([np.iinfo(np.int64).min, -1, 0, 3, np.iinfo(np.int64).max]), n),
+    "one": lambda rng, n: np.full(n, 7),
+}
 
 
 # ---------------------------------------------------------------------------------------------------- quantile_rank
@@ -107,6 +149,42 @@ def test_accepts_float32_and_lists():
     assert_equal(quantile_rank([3, 1, 2], [0, 0, 0]), [1.0, 0.0, 0.5])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("grouping", list(GROUPINGS))
+@pytest.mark.parametrize("n", [1, 2, 7, 300, 20000])
+def test_same_bits_as_the_lexsort_reference(dtype, grouping, n):
+    # float32 with few groups takes one radix pass, float64 or wide group ranges several: all give the same bits.
+    rng = np.random.default_rng(n)
+    values = random_values(rng, n, np.float64 if dtype is np.int64 else dtype)
+    if dtype is np.int64:
+        values = np.clip(np.nan_to_num(values), -9, 9).astype(np.int64)
+    groups = GROUPINGS[grouping](rng, n)
+    got, expected = quantile_rank(values, groups), lexsort_rank(values, groups)
+    assert got.dtype == np.float64 and got.shape == (n,)
+    assert_equal(got.view(np.int64), expected.view(np.int64))
+
+
+def test_sorted_runs_orders_by_group_then_value():
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 50, 5000).astype(np.float32)
+    groups = rng.integers(-3, 3, 5000)
+    rows = np.flatnonzero(values != 7)
+    for v in (values, values.astype(np.float64)):  # one pass and two passes
+        order, new_run, new_group = sorted_runs(v, groups, rows)
+        assert sorted(order.tolist()) == list(range(rows.size))
+        sv, sg = v[rows[order]], groups[rows[order]]
+        assert (np.diff(sg) >= 0).all() and (np.diff(sv)[np.diff(sg) == 0] >= 0).all()
+        assert_equal(new_group, np.r_[True, np.diff(sg) != 0])
+        assert_equal(new_run, np.r_[True, (np.diff(sg) != 0) | (np.diff(sv) != 0)])
+    order, new_run, new_group = sorted_runs(values, None, rows)
+    assert new_group is None and (np.diff(values[rows[order]]) >= 0).all()
+
+
+def test_empty_and_all_nan():
+    assert quantile_rank(np.array([])).shape == (0,)
+    assert_equal(quantile_rank(np.array([nan, np.inf]), np.array([0, 1])), [nan, nan])
+
+
 # ---------------------------------------------------------------------------------------------------- encode_groups
 
 
@@ -168,6 +246,22 @@ def test_difficulty_with_prior_without_groups_and_nan_prior():
     table = ScoreTable(4, ema=0.5)
     table.update(np.array([3, 3]), np.array([4.0, 2.0]), np.ones(2))  # learnability 4 - 3 = 1
     assert_equal(difficulty(table), [0.5, 0.5, 0.0, 0.5])  # row 3 is the only seen row -> 0.5
+
+
+@pytest.mark.parametrize("signal", ["loss", "confidence", "learnability", "rho"])
+@pytest.mark.parametrize("with_prior", [False, True])
+@pytest.mark.parametrize("with_groups", [False, True])
+def test_difficulty_is_the_rank_with_unseen_rows_filled(signal, with_prior, with_groups):
+    rng = np.random.default_rng(5)
+    table = ScoreTable(400)
+    table.update(rng.integers(0, 400, 300), rng.integers(0, 6, 300).astype(float), rng.random(300))
+    groups = rng.integers(0, 4, 400) if with_groups else None
+    prior = rng.random(400) if with_prior else None
+    difficulty = Difficulty(signal, groups=groups, prior=prior, reference=rng.random(400))
+    expected = lexsort_rank(difficulty.values(table), groups)
+    unseen = np.isnan(expected)
+    expected[unseen] = difficulty.prior_rank[unseen] if with_prior else 0.5
+    assert_equal(difficulty(table).view(np.int64), expected.view(np.int64))
 
 
 def test_difficulty_does_not_modify_the_table():

@@ -399,6 +399,66 @@ def test_bad_weight_arguments(kwargs, pattern):
         sampling_weights(np.array([0.1, 0.2]), 0.5, **kwargs)
 
 
+def formula_weights(difficulty, target, kernel, width, uniform_mix, groups=None, group_shares=None, row_weights=None):
+    """Reference: the formula written out with temporaries, as the first implementation computed it."""
+    distance = np.abs(np.asarray(difficulty, dtype=np.float64) - target)
+    if groups is None:
+        shift = distance.min()
+    else:
+        group_min = np.full(len(group_shares), np.inf)
+        np.minimum.at(group_min, groups, distance)
+        shift = group_min[groups]
+    if kernel == "laplace":
+        k = np.exp(-(distance - shift) / width)
+    else:
+        k = np.exp(-(distance**2 - shift**2) / (2.0 * width**2))
+    if row_weights is not None:
+        k = k * row_weights
+    if groups is None:
+        p = k / k.sum()
+    else:
+        per_group = np.bincount(groups, weights=k, minlength=len(group_shares))
+        p = np.asarray(group_shares, dtype=np.float64)[groups] * k / per_group[groups]
+        p /= p.sum()
+    return (1.0 - uniform_mix) * p + uniform_mix / k.size
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("grouped", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weights_same_bits_as_the_formula(kernel, grouped, weighted, dtype):
+    rng = np.random.default_rng(3)
+    for n in (1, 5, 2000):
+        d = np.where(rng.random(n) < 0.3, 0.5, rng.random(n)).astype(dtype)  # ties at 0.5
+        groups = rng.integers(0, 4, n) if grouped else None
+        shares = np.array([0.1, 0.2, 0.3, 0.4]) if grouped else None
+        row_weights = 1.0 / rng.integers(1, 4, n) if weighted else None
+        for target, width, mix in ((0.2, 0.15, 0.1), (0.9, 1e-3, 0.0), (0.5, 2.0, 1.0)):
+            with np.errstate(all="ignore"):
+                got = sampling_weights(d, target, kernel, width, mix, groups, shares, row_weights)
+                expected = formula_weights(d, target, kernel, width, mix, groups, shares, row_weights)
+            np.testing.assert_array_equal(got.view(np.int64), expected.view(np.int64))
+    before = d.copy()
+    sampling_weights(d, 0.5, kernel, 0.1, 0.1, groups, shares, row_weights)
+    np.testing.assert_array_equal(d, before)  # the input is not modified
+
+
+def test_grouped_weights_reject_codes_out_of_range():
+    with pytest.raises(IndexError):
+        sampling_weights(np.array([0.1, 0.2]), 0.5, groups=np.array([0, 2]), group_shares=np.array([0.5, 0.5]))
+
+
+def test_normalized_entropy_same_bits_as_the_formula():
+    rng = np.random.default_rng(4)
+    for zeros in (False, True):
+        p = rng.random(1000)
+        p[: 300 if zeros else 0] = 0.0
+        p /= p.sum()
+        nz = p[p > 0]
+        assert normalized_entropy(p) == float(-(nz * np.log(nz)).sum() / np.log(p.size))
+
+
 def test_normalized_entropy():
     assert normalized_entropy(np.full(8, 1 / 8)) == pytest.approx(1.0, abs=1e-12)
     assert normalized_entropy(np.array([1.0, 0.0, 0.0])) == 0.0

@@ -132,6 +132,19 @@ def test_batch_update_equals_loop_of_single_updates(ema):
     assert batched.count.sum() == 150
 
 
+@pytest.mark.parametrize("ema", [0.0, 0.5])
+def test_batch_of_distinct_ids_equals_loop_of_single_updates(ema):
+    batched, single = ScoreTable(1000, ema=ema), ScoreTable(1000, ema=ema)
+    rng = np.random.default_rng(4)
+    for step in range(5):
+        ids = rng.choice(1000, 256, replace=False)  # distinct: the one-round path
+        loss, conf = rng.uniform(0.0, 5.0, 256), rng.uniform(0.0, 1.0, 256)
+        batched.update(ids, loss, conf, step=step)
+        for i, lo, co in zip(ids, loss, conf):
+            single.update(np.array([i]), np.array([lo]), np.array([co]), step=step)
+    assert_tables_equal(batched, single)
+
+
 def test_empty_update_is_a_no_op():
     table = ScoreTable(3)
     table.update(np.array([], dtype=np.int64), np.array([]), np.array([]), step=5)

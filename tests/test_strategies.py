@@ -118,6 +118,42 @@ def test_task_shares_function():
         task_shares(conf, groups, 3, min_share=0.5)
 
 
+def test_task_shares_same_bits_from_float32_and_float64_confidence():
+    rng = np.random.default_rng(2)
+    conf = rng.random(5000).astype(np.float32)
+    conf[rng.random(5000) < 0.6] = np.nan
+    groups = rng.integers(0, 5, 5000)
+    wide = conf.astype(np.float64)
+    seen = np.isfinite(wide)
+    counts = np.bincount(groups[seen], minlength=5)
+    mean = np.bincount(groups[seen], weights=wide[seen], minlength=5) / counts
+    raw = np.clip(mean, 1e-6, 1.0) ** -1.5
+    expected = 0.05 + (1.0 - 5 * 0.05) * raw / raw.sum()
+    for confidence in (conf, wide):
+        np.testing.assert_array_equal(task_shares(confidence, groups, 5, gamma=1.5, min_share=0.05), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_rank_snapshot_is_the_share_of_the_group_below(dtype, grouped):
+    rng = np.random.default_rng(6)
+    values = rng.integers(0, 20, 3000).astype(dtype)
+    values[rng.random(3000) < 0.3] = np.nan
+    groups = rng.integers(0, 4, 3000) if grouped else None
+    snap = RankSnapshot(values, groups)
+    rows = rng.integers(0, 3000, 200)
+    observed = rng.integers(-2, 22, 200).astype(dtype)
+    peers_of = np.zeros(3000, dtype=np.int64) if groups is None else groups
+    expected = []
+    for row, value in zip(rows, observed):
+        peers = values[(peers_of == peers_of[row]) & np.isfinite(values)]
+        expected.append(np.sum(peers < value) / peers.size if peers.size else 0.5)
+    np.testing.assert_array_equal(snap.rank(rows, observed), expected)
+    assert (snap.groups is None) == (groups is None)  # no per-row array of zeros without groups
+    empty = RankSnapshot(np.full(5, np.nan, dtype=dtype), groups[:5] if grouped else None)
+    np.testing.assert_array_equal(empty.rank(np.array([0, 1]), np.array([1.0, 2.0])), [0.5, 0.5])
+
+
 def test_rho_and_learnability_signals():
     table = ScoreTable(4, ema=0.5)
     table.update(np.array([0, 1, 2]), np.array([4.0, 2.0, 3.0]), np.array([0.1, 0.5, 0.2]))
