@@ -1,5 +1,6 @@
 """Trainer callbacks of the curriculum (`curriculum.callbacks`)."""
 
 from .curriculum_callback import CurriculumCallback
+from .stream_recorder import StreamRecorder
 
-__all__ = ["CurriculumCallback"]
+__all__ = ["CurriculumCallback", "StreamRecorder"]

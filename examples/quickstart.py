@@ -23,6 +23,7 @@ from transformers import DataCollatorForSeq2Seq, TrainerCallback  # noqa: E402
 from transformers.trainer_callback import PrinterCallback, ProgressCallback  # noqa: E402
 
 from curriculum import CurriculumConfig, CurriculumHandle, attach  # noqa: E402
+from curriculum.callbacks import StreamRecorder  # noqa: E402
 from curriculum.integration import global_batch_size  # noqa: E402
 from curriculum.toy import make_graded_dataset, make_tiny_model, make_tokenizer, tokenize_for_causal_lm  # noqa: E402
 
@@ -102,33 +103,6 @@ class LinePrinter(TrainerCallback):
         if "curriculum/coverage" in logs:
             line += f"  coverage {logs['curriculum/coverage']:.0%}"
         print(line, flush=True)
-
-
-class StreamRecorder(TrainerCallback):
-    """Keeps the rows each optimizer step trained on, read from the sampler's recorded stream at each epoch end.
-
-    `sampler.drawn` is the current epoch's global index stream; optimizer step k of the epoch trained on entries
-    `[k * global_batch, (k + 1) * global_batch)`. Entries beyond the last step (prefetched, not trained) are cut.
-    """
-
-    def __init__(self, handle: CurriculumHandle, global_batch: int) -> None:
-        self.sampler = handle.sampler
-        self.global_batch = global_batch
-        self._chunks: list[np.ndarray] = []
-        self._epoch_start = 0
-
-    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any):
-        self._epoch_start = state.global_step
-
-    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
-        steps = state.global_step - self._epoch_start
-        self._chunks.append(np.array(self.sampler.drawn[: steps * self.global_batch]))
-
-    def rows_per_step(self) -> np.ndarray:
-        """`(steps, global_batch)` array of trained row indices, step 1 first."""
-        if not self._chunks:
-            return np.zeros((0, self.global_batch), dtype=np.int64)
-        return np.concatenate(self._chunks).reshape(-1, self.global_batch)
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation
@@ -310,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_curriculum:
         config = CurriculumConfig.from_yaml(args.config)
         handle = attach(trainer, config)
-        recorder = StreamRecorder(handle, global_batch_size(trainer.args))
+        recorder = StreamRecorder(handle.sampler, global_batch_size(trainer.args))
         trainer.add_callback(recorder)
 
     print_intro(args, trainer, raw, handle)

@@ -1,0 +1,100 @@
+"""`python -m benchmarks.learning --size small`: run every strategy x budget x seed, then write tables and plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from .run import SIZES, STRATEGIES
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.learning", description=__doc__)
+    parser.add_argument("--size", choices=list(SIZES), default="small", help="benchmark size (default: %(default)s)")
+    parser.add_argument("--out", help="folder for learning.md, the PNG plots and results.jsonl (default: docs/learning/SIZE)")
+    parser.add_argument("--strategies", help=f"comma-separated subset of {', '.join(STRATEGIES)} (default: all)")
+    parser.add_argument("--seeds", help="comma-separated seeds (default: the size's)")
+    parser.add_argument("--budgets", help="comma-separated budgets in training examples (default: the size's)")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="runs in parallel, one CPU thread each (default: %(default)s)")
+    parser.add_argument("--fresh", action="store_true", help="ignore results.jsonl of an earlier run in --out")
+    parser.add_argument("--no-plot", action="store_true", help="tables only")
+    return parser.parse_args(argv)
+
+
+def _ints(text: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+    return default if not text else tuple(int(float(x)) for x in text.split(","))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from .report import load_results, write_report
+    from .workers import init_worker, prepare_seed, run_job
+    from .run import SIZES, STRATEGIES
+    from .testbed import Pathologies
+
+    size = SIZES[args.size]
+    strategies = args.strategies.split(",") if args.strategies else list(STRATEGIES)
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        print(f"unknown strategies {unknown}; choose from {list(STRATEGIES)}", file=sys.stderr)
+        return 2
+    seeds, budgets = _ints(args.seeds, size.seeds), _ints(args.budgets, size.budgets)
+    out = Path(args.out or Path("docs") / "learning" / size.name)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.jsonl"
+    if args.fresh and results_path.exists():
+        results_path.unlink()
+    done = {(r["strategy"], r["budget"], r["seed"]) for r in load_results(results_path)} if results_path.exists() else set()
+    jobs = [
+        (size.name, seed, "", name, budget)
+        for seed in seeds
+        for budget in sorted(budgets, reverse=True)  # longest runs first: better packing over the workers
+        for name in strategies
+        if (name, (budget // size.batch_size) * size.batch_size, seed) not in done
+    ]
+    print(f"learning benchmark, size {size.name}: {len(jobs)} runs to do ({len(done)} already in {results_path}), "
+          f"{args.workers} worker(s)", flush=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="curriculum-bench-") as workdir:
+        jobs = [(s, seed, workdir, name, b) for (s, seed, _, name, b) in jobs]
+        seeds_to_prepare = sorted({(size.name, j[1], workdir) for j in jobs})
+        if args.workers > 1:
+            pool = mp.get_context("spawn").Pool(args.workers, initializer=init_worker, initargs=(1,))
+            list(pool.imap_unordered(prepare_seed, seeds_to_prepare))
+            results = pool.imap_unordered(run_job, jobs)
+        else:
+            pool = None
+            init_worker(max(1, os.cpu_count() or 1))
+            results = map(run_job, jobs)
+        try:
+            with open(results_path, "a") as sink:
+                for i, result in enumerate(results, 1):
+                    sink.write(json.dumps(result) + "\n")
+                    sink.flush()
+                    print(
+                        f"[{i}/{len(jobs)} {time.perf_counter() - started:6.0f}s] {result['strategy']:>20} "
+                        f"budget {result['budget']:>6} seed {result['seed']}: test {result['test_accuracy']:.1%} "
+                        f"extrapolation {result['extrapolation_accuracy']:.1%} ({result['train_seconds']:.0f}s)",
+                        flush=True,
+                    )
+        finally:
+            if pool is not None:
+                pool.terminate()
+    report = write_report(load_results(results_path), out, Pathologies().describe(), plot=not args.no_plot)
+    print(f"\nDone in {time.perf_counter() - started:.0f} s. Report: {report}\n")
+    print(report.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""One run of the learning benchmark: warm-up model, pool, strategy, SFT training with a real `SFTTrainer`, metrics."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from curriculum import CurriculumConfig, attach  # noqa: E402
+from curriculum.callbacks import StreamRecorder  # noqa: E402
+from curriculum.integration import global_batch_size  # noqa: E402
+from curriculum.toy import make_tiny_model, make_tokenizer  # noqa: E402
+
+from .evaluate import completion_loss, exact_match  # noqa: E402
+from .testbed import TASKS, TRAIN_LEVELS, Pathologies, make_pool, make_splits, make_warmup  # noqa: E402
+
+__all__ = ["SIZES", "STRATEGIES", "Bench", "Size", "Strategy", "run_one"]
+
+
+@dataclass(frozen=True)
+class Size:
+    """How big the benchmark is: pool, budgets (training examples), seeds, model and evaluation sizes."""
+
+    name: str
+    pool_rows: int
+    budgets: tuple[int, ...]
+    seeds: tuple[int, ...]
+    batch_size: int = 32
+    hidden_size: int = 128
+    num_layers: int = 3
+    warmup_steps: int = 300
+    learning_rate: float = 1e-3
+    test_per_cell: int = 40
+    refresh_every_steps: int = 10
+
+
+SIZES = {
+    "tiny": Size("tiny", pool_rows=400, budgets=(64, 128, 256), seeds=(0,), batch_size=16, hidden_size=32,
+                 num_layers=1, warmup_steps=4, test_per_cell=2, refresh_every_steps=2),
+    "small": Size("small", pool_rows=6000, budgets=(8000, 16000, 32000), seeds=(0, 1, 2)),
+    "large": Size("large", pool_rows=60000, budgets=(32000, 64000, 128000), seeds=(0, 1, 2), batch_size=64,
+                  hidden_size=256, num_layers=6, warmup_steps=1000, learning_rate=1e-3, test_per_cell=100),
+}
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A way to spend the budget. `levels`: train uniformly on the rows of these true levels only; `offline`: on the
+    hardest half of the pool by the warm-up model's loss (`curriculum.scoring`, as `curriculum score --scorer loss`
+    and `curriculum select`); `ordered`: the budget's rows drawn uniformly, then trained easiest level first;
+    `curriculum`: the online curriculum with these settings (over `ONLINE_BASE`)."""
+
+    name: str
+    label: str
+    levels: tuple[int, ...] | None = None
+    offline: bool = False
+    ordered: bool = False
+    curriculum: dict[str, Any] | None = None
+    pool: str = "pathological"
+
+
+ONLINE_BASE: dict[str, Any] = {"group_column": "task"}
+
+STRATEGIES = {
+    s.name: s
+    for s in (
+        Strategy("uniform", "uniform (Trainer default)"),
+        Strategy("easy_only", "static easy-only (levels 1-2)", levels=(1, 2)),
+        Strategy("hard_only", "static hard-only (levels 3-4)", levels=(3, 4)),
+        Strategy("offline", "offline selection (hardest half by loss)", offline=True),
+        Strategy("ordered", "fixed easy-to-hard ordering", ordered=True),
+        Strategy("online", "online, loss", curriculum={}),
+        Strategy("online_replay", "online, loss + replay", curriculum={"replay_share": 0.25}),
+        Strategy("online_balance", "online, loss + task balance", curriculum={"task_balance": True}),
+        Strategy("online_learnability", "online, learnability", curriculum={"signal": "learnability"}),
+        Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
+        Strategy("clean_online", "online (loss), clean pool", curriculum={}, pool="clean"),
+        *(Strategy(f"band{lv}", f"level {lv} only, clean pool", levels=(lv,), pool="clean") for lv in TRAIN_LEVELS),
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+
+def tokenize_rows(rows: list[dict[str, Any]], tokenizer: Any) -> Any:
+    """A processed SFT dataset (`input_ids`, `completion_mask`: loss on the completion and EOS only) keeping the
+    rows' `task`, `level` and `noisy` columns."""
+    from datasets import Dataset
+
+    records = []
+    for r in rows:
+        prompt = tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]
+        completion = tokenizer(r["completion"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        records.append(
+            {
+                "input_ids": prompt + completion,
+                "completion_mask": [0] * len(prompt) + [1] * len(completion),
+                **{k: r[k] for k in ("prompt", "completion", "task", "level", "noisy") if k in r},
+            }
+        )
+    return Dataset.from_list(records)
+
+
+def sft_config(size: Size, output_dir: str, max_steps: int, seed: int, **overrides: Any) -> Any:
+    from trl import SFTConfig
+
+    values = dict(
+        output_dir=output_dir,
+        max_steps=max_steps,
+        per_device_train_batch_size=size.batch_size,
+        learning_rate=size.learning_rate,
+        warmup_steps=max(1, max_steps // 20),
+        weight_decay=0.0,
+        logging_steps=max(1, max_steps // 20),
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=False,
+        activation_checkpointing=False,
+        completion_only_loss=True,
+        max_length=64,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    values.update(overrides)
+    return SFTConfig(**values)
+
+
+def _quiet(trainer: Any) -> None:
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+
+
+@dataclass
+class Bench:
+    """Everything shared by the runs of one seed: tokenizer, splits, pools, warm-up weights, offline scores."""
+
+    size: Size
+    seed: int
+    workdir: str
+    tokenizer: Any = None
+    test: list[dict[str, Any]] = field(default_factory=list)
+    extrapolation: list[dict[str, Any]] = field(default_factory=list)
+    pools: dict[str, Any] = field(default_factory=dict)
+    warm_state: dict[str, torch.Tensor] | None = None
+    offline_rows: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def prepare(self, warm_up: bool = True) -> Bench:
+        self.tokenizer = make_tokenizer()
+        self.test, self.extrapolation = make_splits(self.size.test_per_cell, seed=self.seed)
+        exclude = {r["prompt"] for r in self.test + self.extrapolation}
+        for name, pathologies in (("pathological", Pathologies()), ("clean", Pathologies.clean())):
+            rows = make_pool(self.size.pool_rows, pathologies, exclude, seed=self.seed)
+            self.pools[name] = tokenize_rows(rows, self.tokenizer)
+        if warm_up:
+            self.warm_state = self._warm_up()
+        return self
+
+    def model(self) -> Any:
+        model = make_tiny_model(
+            len(self.tokenizer), hidden_size=self.size.hidden_size, num_layers=self.size.num_layers, seed=self.seed
+        )
+        if self.warm_state is not None:
+            model.load_state_dict(self.warm_state)
+        return model
+
+    def _warm_up(self) -> dict[str, torch.Tensor]:
+        """Generic warm-up: `size.warmup_steps` steps on copy rows, which teach the format and EOS, not the tasks."""
+        from trl import SFTTrainer
+
+        steps = self.size.warmup_steps
+        data = tokenize_rows(make_warmup(steps * self.size.batch_size, seed=self.seed), self.tokenizer)
+        args = sft_config(self.size, os.path.join(self.workdir, "warmup"), steps, self.seed)
+        trainer = SFTTrainer(model=self.model(), args=args, train_dataset=data, processing_class=self.tokenizer)
+        _quiet(trainer)
+        trainer.train()
+        return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    def offline_selection(self, pool: str) -> np.ndarray:
+        """Rows of the hardest half of `pool` by the warm-up model's completion loss (`curriculum.scoring`)."""
+        if pool not in self.offline_rows:
+            from curriculum.scoring import score_dataset, select_top
+
+            data = self.pools[pool].select_columns(["prompt", "completion"]).add_column(
+                "row", list(range(len(self.pools[pool])))
+            )
+            scored = score_dataset(data, "loss", self.model(), self.tokenizer, batch_size=256, progress=False)
+            chosen = select_top(scored, "score_loss", len(data) // 2)
+            self.offline_rows[pool] = np.asarray(chosen["row"])
+        return self.offline_rows[pool]
+
+
+# ---------------------------------------------------------------------------------------------------- one run
+
+
+def _training_rows(bench: Bench, strategy: Strategy, budget: int) -> tuple[Any, dict[str, Any]]:
+    """The dataset the Trainer gets for `strategy`, and extra `SFTConfig` settings."""
+    pool = bench.pools[strategy.pool]
+    if strategy.levels is not None:
+        keep = np.flatnonzero(np.isin(np.asarray(pool["level"]), strategy.levels))
+        return pool.select(keep), {}
+    if strategy.offline:
+        return pool.select(bench.offline_selection(strategy.pool)), {}
+    if strategy.ordered:
+        rng = np.random.default_rng([bench.seed, budget])
+        rows = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-budget // len(pool)))])[:budget]
+        rows = rows[np.argsort(np.asarray(pool["level"])[rows], kind="stable")]
+        return pool.select(rows), {"train_sampling_strategy": "sequential"}
+    return pool, {}
+
+
+def _drawn_summary(data: Any, rows_per_step: np.ndarray, phases: int = 5) -> dict[str, Any]:
+    """What was trained on, by phase of training: mean true level, noisy share and share of each task."""
+    levels = np.asarray(data["level"], dtype=np.float64)
+    noisy = np.asarray(data["noisy"], dtype=np.float64)
+    tasks = np.asarray(data["task"])
+    out: dict[str, Any] = {"level": [], "noisy": [], **{f"task_{t}": [] for t in TASKS}}
+    for chunk in np.array_split(rows_per_step, min(phases, len(rows_per_step))):
+        rows = chunk.reshape(-1)
+        out["level"].append(float(levels[rows].mean()))
+        out["noisy"].append(float(noisy[rows].mean()))
+        for t in TASKS:
+            out[f"task_{t}"].append(float((tasks[rows] == t).mean()))
+    flat = rows_per_step.reshape(-1)
+    out["unique_rows"] = int(np.unique(flat).size)
+    return out
+
+
+def _sampler_trace(log_history: list[dict[str, float]]) -> dict[str, list[float]]:
+    keys = ("curriculum/progress", "curriculum/target", "curriculum/sampled_difficulty")
+    logs = [e for e in log_history if all(k in e for k in keys)]
+    return {"step": [e["step"] for e in logs], **{k.split("/")[1]: [e[k] for e in logs] for k in keys}}
+
+
+def _per_group(values: np.ndarray, rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    labels = [str(r[key]) for r in rows]
+    array = np.array(labels)
+    return {label: float(values[array == label].mean()) for label in dict.fromkeys(labels)}
+
+
+def evaluate(model: Any, bench: Bench) -> dict[str, Any]:
+    test_em = exact_match(model, bench.tokenizer, bench.test)
+    extra_em = exact_match(model, bench.tokenizer, bench.extrapolation)
+    return {
+        "test_accuracy": float(test_em.mean()),
+        "extrapolation_accuracy": float(extra_em.mean()),
+        "test_loss": float(completion_loss(model, bench.tokenizer, bench.test).mean()),
+        "extrapolation_loss": float(completion_loss(model, bench.tokenizer, bench.extrapolation).mean()),
+        "test_accuracy_by_task": _per_group(test_em, bench.test, "task"),
+        "test_accuracy_by_level": _per_group(test_em, bench.test, "level"),
+        "extrapolation_accuracy_by_task": _per_group(extra_em, bench.extrapolation, "task"),
+    }
+
+
+def run_one(bench: Bench, strategy: Strategy, budget: int) -> dict[str, Any]:
+    """Train the warm-up model on `budget` examples the way `strategy` says; return its metrics and draws."""
+    from trl import SFTTrainer
+
+    started = time.perf_counter()
+    size = bench.size
+    steps = max(1, budget // size.batch_size)
+    data, overrides = _training_rows(bench, strategy, budget)
+    out_dir = os.path.join(bench.workdir, f"{strategy.name}-{budget}-{bench.seed}")
+    args = sft_config(size, out_dir, steps, bench.seed, **overrides)
+    trainer = SFTTrainer(model=bench.model(), args=args, train_dataset=data, processing_class=bench.tokenizer)
+    _quiet(trainer)
+    recorder = None
+    if strategy.curriculum is not None:
+        settings = {"refresh_every_steps": size.refresh_every_steps, **ONLINE_BASE, **strategy.curriculum}
+        handle = attach(trainer, CurriculumConfig.from_dict(settings))
+        recorder = StreamRecorder(handle.sampler, global_batch_size(trainer.args))
+        trainer.add_callback(recorder)
+    trainer.train()
+    train_seconds = time.perf_counter() - started
+    result = {
+        "strategy": strategy.name,
+        "pool": strategy.pool,
+        "budget": steps * size.batch_size,
+        "seed": bench.seed,
+        "size": size.name,
+        **evaluate(trainer.model, bench),
+        "train_seconds": train_seconds,
+    }
+    if recorder is not None:
+        result["drawn"] = _drawn_summary(data, recorder.rows_per_step())
+        result["trace"] = _sampler_trace(trainer.state.log_history)
+    elif strategy.name == "uniform":  # what shuffling trains on in expectation: the pool's make-up in every phase
+        result["drawn"] = _drawn_summary(data, np.tile(np.arange(len(data)), (5, 1)))
+        result["drawn"]["unique_rows"] = round(len(data) * (1.0 - np.exp(-budget / len(data))))
+    return result
