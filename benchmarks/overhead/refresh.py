@@ -355,8 +355,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rows is None:
         args.rows = list(QUICK_ROWS if args.quick else ROWS)
-    if min(args.rows) < 40 * args.batch:
-        parser.error(f"--rows should be at least 40 global batches ({40 * args.batch}): the steps timed need them")
+    if min(args.rows) < 30 * args.batch:
+        parser.error(f"--rows should be at least 30 global batches ({30 * args.batch}): the steps timed need them")
     if args.groups < 1 or args.batch < 1 or not 0.0 < args.seen <= 1.0:
         parser.error("--groups and --batch should be positive and --seen in (0, 1]")
     return args

@@ -1,13 +1,16 @@
-"""Step time with and without the curriculum, measured side by side (alternating runs) on CPU."""
+"""Step time and peak memory with and without the curriculum, measured side by side (alternating runs) on CPU."""
 
 from __future__ import annotations
 
 import argparse
 import copy
 import gc
+import json
 import os
 import random
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +33,8 @@ from curriculum import CurriculumConfig, attach  # noqa: E402
 from curriculum.toy import make_graded_dataset, make_tiny_model, make_tokenizer, tokenize_for_causal_lm  # noqa: E402
 
 KINDS = ("Trainer", "SFTTrainer")
+# The line a memory run prints its result on, as JSON.
+MEMORY_MARK = "peak-memory:"
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ def make_setups(quick: bool) -> list[Setup]:
         ]
     return [
         Setup("quickstart tiny", None, 128, 2, 64, 32, 4000),
-        Setup("vocab 32k", 32000, 256, 2, 128, 8, 2000),
+        Setup("vocab 32k", 32000, 512, 2, 64, 4, 2000),
     ]
 
 
@@ -123,7 +128,7 @@ class StepClock(TrainerCallback):
         return np.diff(self.stamps)[warmup:].tolist()
 
 
-def common_args(setup: Setup, steps: int, output_dir: str) -> dict[str, Any]:
+def common_args(setup: Setup, steps: int, output_dir: str, device: str = "cpu") -> dict[str, Any]:
     return dict(
         output_dir=output_dir,
         max_steps=steps,
@@ -133,21 +138,21 @@ def common_args(setup: Setup, steps: int, output_dir: str) -> dict[str, Any]:
         logging_steps=10,
         save_strategy="no",
         report_to=[],
-        use_cpu=True,
+        use_cpu=device == "cpu",
         seed=0,
         disable_tqdm=True,
     )
 
 
 def build_trainer(
-    kind: str, setup: Setup, model: Any, data: tuple[Any, Any, Any], output_dir: str, steps: int
+    kind: str, setup: Setup, model: Any, data: tuple[Any, Any, Any], output_dir: str, steps: int, device: str = "cpu"
 ) -> tuple[Any, StepClock]:
     tokenizer, raw, tokenized = data
     clock = StepClock()
     if kind == "Trainer":
         trainer = Trainer(
             model=model,
-            args=TrainingArguments(**common_args(setup, steps, output_dir)),
+            args=TrainingArguments(**common_args(setup, steps, output_dir, device)),
             train_dataset=tokenized,
             data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
             callbacks=[clock],
@@ -156,7 +161,7 @@ def build_trainer(
         from trl import SFTConfig, SFTTrainer
 
         args = SFTConfig(
-            **common_args(setup, steps, output_dir),
+            **common_args(setup, steps, output_dir, device),
             max_length=setup.seq_len,
             bf16=False,
             activation_checkpointing=False,
@@ -166,13 +171,26 @@ def build_trainer(
     return trainer, clock
 
 
+def base_model_for(setup: Setup, data: tuple) -> Any:
+    """The setup's tiny Llama (random weights, seed 0); every run trains a copy of it."""
+    vocab = setup.vocab_size or len(data[0])
+    return make_tiny_model(vocab, setup.hidden_size, setup.num_layers, max_positions=max(256, setup.seq_len))
+
+
 def run_once(
-    kind: str, setup: Setup, base_model: Any, data: tuple, steps: int, warmup: int, with_curriculum: bool
+    kind: str,
+    setup: Setup,
+    base_model: Any,
+    data: tuple,
+    steps: int,
+    warmup: int,
+    with_curriculum: bool,
+    device: str = "cpu",
 ) -> tuple[list[float], int | None]:
     """Per-step seconds of one fresh `train()` of `steps` steps, and the score table's bytes per row."""
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as output_dir:
-        trainer, clock = build_trainer(kind, setup, copy.deepcopy(base_model), data, output_dir, steps)
+        trainer, clock = build_trainer(kind, setup, copy.deepcopy(base_model), data, output_dir, steps, device)
         handle = attach(trainer, CurriculumConfig(group_column="task")) if with_curriculum else None
         trainer.train()
     bytes_per_row = handle.scores.bytes_per_row if handle is not None else None
@@ -181,17 +199,19 @@ def run_once(
     return clock.step_times(warmup), bytes_per_row
 
 
-def measure(kind: str, setup: Setup, data: tuple, reps: int, steps: int, warmup: int) -> dict[str, Any]:
+def measure(
+    kind: str, setup: Setup, data: tuple, reps: int, steps: int, warmup: int, device: str = "cpu"
+) -> dict[str, Any]:
     """Alternate runs without (A) and with (B) the curriculum, ABBA ABBA ..., on identical model copies and data."""
     vocab = setup.vocab_size or len(data[0])
-    base_model = make_tiny_model(vocab, setup.hidden_size, setup.num_layers, max_positions=max(256, setup.seq_len))
+    base_model = base_model_for(setup, data)
     times: dict[bool, list[float]] = {False: [], True: []}
     pair_ratios = []
     bytes_per_row = None
     for rep in range(reps):
         run_medians = {}
         for with_curriculum in (False, True) if rep % 2 == 0 else (True, False):
-            step_times, nbytes = run_once(kind, setup, base_model, data, steps, warmup, with_curriculum)
+            step_times, nbytes = run_once(kind, setup, base_model, data, steps, warmup, with_curriculum, device)
             times[with_curriculum].extend(step_times)
             run_medians[with_curriculum] = statistics.median(step_times)
             bytes_per_row = nbytes or bytes_per_row
@@ -209,6 +229,76 @@ def measure(kind: str, setup: Setup, data: tuple, reps: int, steps: int, warmup:
     }
 
 
+def reset_peak_rss() -> None:
+    """Restart the peak resident set size from the current one (Linux 4.0+; elsewhere the peak stays since start)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def rss_bytes() -> tuple[int, int]:
+    """The current and the peak resident set size of this process (the peak since `reset_peak_rss` on Linux, else
+    since the start: `ru_maxrss`)."""
+    try:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return 0, peak if sys.platform == "darwin" else peak * 1024
+
+
+def memory_run(setup: Setup, kind: str, with_curriculum: bool, steps: int, device: str) -> dict[str, Any]:
+    """One training run in this (fresh) process: the resident memory before it and its peak (the peak counted from
+    the start of the run, data and model already built), and on CUDA the peak allocated."""
+    data = prepare(setup)
+    base_model = base_model_for(setup, data)
+    gc.collect()
+    reset_peak_rss()
+    start = rss_bytes()[0]
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    run_once(kind, setup, base_model, data, steps, 0, with_curriculum, device)
+    result = {"start": start, "rss": rss_bytes()[1]}
+    if device == "cuda":
+        result["cuda"] = torch.cuda.max_memory_allocated()
+    return result
+
+
+def measure_memory(
+    index: int, kind: str, reps: int, steps: int, quick: bool, threads: int | None, device: str
+) -> dict[str, Any]:
+    """Peak memory without (A) and with (B) the curriculum, each run in a fresh process, alternating ABBA ..."""
+    peaks: dict[bool, list[dict[str, int]]] = {False: [], True: []}
+    for rep in range(reps):
+        for with_curriculum in (False, True) if rep % 2 == 0 else (True, False):
+            command = [
+                sys.executable, "-m", "benchmarks.overhead.step_time", "--memory-run",
+                f"{index},{kind},{int(with_curriculum)}", "--memory-steps", str(steps), "--device", device,
+            ]  # fmt: skip
+            command += ["--quick"] if quick else []
+            command += ["--threads", str(threads)] if threads else []
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            lines = [line for line in done.stdout.splitlines() if line.startswith(MEMORY_MARK)]
+            if done.returncode != 0 or not lines:
+                raise RuntimeError(f"memory run {command} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+            peaks[with_curriculum].append(json.loads(lines[-1][len(MEMORY_MARK) :]))
+    key = "cuda" if device == "cuda" else "rss"
+    without = statistics.median(p[key] for p in peaks[False])
+    with_ = statistics.median(p[key] for p in peaks[True])
+    start = statistics.median(p["start"] for p in peaks[False] + peaks[True]) if key == "rss" else 0
+    return {
+        "memory": key,
+        "start_mb": start / 2**20,
+        "without_mb": without / 2**20,
+        "with_mb": with_ / 2**20,
+        "ratio": with_ / without,
+        "run_ratio": (with_ - start) / (without - start) if without > start else float("nan"),
+    }
+
+
 # ---------------------------------------------------------------------------------------------------- report
 
 
@@ -219,16 +309,40 @@ def print_table(results: list[dict[str, Any]]) -> None:
         print(f"| {r['setup']} | {r['vocab']} | {r['without_ms']:.1f} | {r['with_ms']:.1f} | {r['ratio']:.3f} |")
 
 
+def print_memory_table(results: list[dict[str, Any]]) -> None:
+    print("| setup | memory | MiB before | peak MiB without | peak MiB with | extra MiB | ratio | run ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        extra = r["with_mb"] - r["without_mb"]
+        print(
+            f"| {r['setup']} | {r['memory']} | {r['start_mb']:.1f} | {r['without_mb']:.1f} | {r['with_mb']:.1f} | "
+            f"{extra:+.1f} | {r['ratio']:.3f} | {r['run_ratio']:.3f} |"
+        )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=4, help="ABBA repetitions per setup (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per run (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=5, help="first step intervals left out (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own default)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 reps of 8 steps: a smoke test (< 60 s)")
+    parser.add_argument(
+        "--memory-reps", type=int, default=2, help="ABBA repetitions of the memory runs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--memory-steps", type=int, default=10, help="optimizer steps per memory run (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default: %(default)s)"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 reps of 8 steps: a smoke test (~1 min)")
+    parser.add_argument("--memory-run", help=argparse.SUPPRESS)  # "SETUP,KIND,0|1": one run of measure_memory
     args = parser.parse_args(argv)
-    if args.quick:
+    if args.quick and not args.memory_run:
         args.reps, args.steps, args.warmup = 2, 8, 2
+        args.memory_reps, args.memory_steps = 1, 4
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda needs a CUDA GPU")
     if args.steps <= args.warmup + 1:
         parser.error("--steps should exceed --warmup + 1")
     return args
@@ -243,8 +357,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     transformers.logging.set_verbosity_error()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory_run:
+        index, kind, with_curriculum = args.memory_run.split(",")
+        setup = make_setups(args.quick)[int(index)]
+        peak = memory_run(setup, kind, bool(int(with_curriculum)), args.memory_steps, args.device)
+        print(MEMORY_MARK + json.dumps(peak))
+        return 0
     print(
-        f"# Step time with and without the curriculum\n\ntorch {torch.__version__}, CPU, {torch.get_num_threads()} "
+        f"# Step time and peak memory with and without the curriculum\n\ntorch {torch.__version__}, "
+        f"{args.device.upper()}, {torch.get_num_threads()} "
         f"torch threads ({os.cpu_count()} cores); {args.reps} reps x {args.steps} steps per variant, alternating "
         f"ABBA on fresh trainers with identical model copies and data; first {args.warmup} step(s) of each run left "
         f"out; median of all per-step times (on_step_end to on_step_end).\n",
@@ -255,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = prepare(setup)
         for kind in KINDS:
             started = time.perf_counter()
-            result = measure(kind, setup, data, args.reps, args.steps, args.warmup)
+            result = measure(kind, setup, data, args.reps, args.steps, args.warmup, args.device)
             results.append(result)
             print(
                 f"  {result['setup']}: {result['without_ms']:.1f} -> {result['with_ms']:.1f} ms/step "
@@ -264,11 +385,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{result['samples']} steps each; {time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
+    memory = []
+    setups = make_setups(args.quick)
+    for index, setup in enumerate(setups[:1] if args.quick else setups):
+        for kind in KINDS[:1] if args.quick else KINDS:
+            started = time.perf_counter()
+            result = measure_memory(
+                index, kind, args.memory_reps, args.memory_steps, args.quick, args.threads, args.device
+            )
+            memory.append({"setup": f"{setup.name} / {kind}", **result})
+            print(
+                f"  {setup.name} / {kind}: peak {result['without_mb']:.1f} -> {result['with_mb']:.1f} MiB "
+                f"(ratio {result['ratio']:.3f}; {time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     print()
     print_table(results)
     nbytes = next((r["bytes_per_row"] for r in results if r["bytes_per_row"]), None)
     print(f"\nScore table: {nbytes} bytes per row (handle.scores.bytes_per_row).")
-    print("ratio = median ms/step with / without; target: <= 1.03 at vocab 32k.")
+    print("ratio = median ms/step with / without; target: <= 1.03 at vocab 32k.\n")
+    print(
+        f"Peak memory: each run in a fresh process, alternating ABBA ({args.memory_reps} rep(s) x "
+        f"{args.memory_steps} steps per variant); median. rss = peak resident set size of the process during the "
+        "run (VmHWM, reset once data and model are built; `MiB before` = resident then), cuda = "
+        "`torch.cuda.max_memory_allocated`.\n"
+    )
+    print_memory_table(memory)
+    print(
+        "\nratio = median peak with / without (whole process); run ratio = the same for the memory the run added "
+        "(peak - before)."
+    )
     return 0
 
 
