@@ -56,10 +56,11 @@ class CurriculumConfig:
 
         schedule (`str`, *optional*, defaults to `"linear"`):
             Target difficulty as a function of progress p = consumed samples / budget.
-        start (`float`, *optional*, defaults to `0.2`):
+        start (`float`, *optional*, defaults to `0.3`):
             Target difficulty quantile at p = 0.
-        end (`float`, *optional*, defaults to `0.8`):
-            Target difficulty quantile at p = 1.
+        end (`float`, *optional*, defaults to `0.6`):
+            Target difficulty quantile at p = 1. Not higher by default: in real corpora the top loss quantiles of
+            a task hold wrong or unlearnable rows, which a target near 1 would chase (see the learning benchmark).
         degree (`float`, *optional*, defaults to `2.0`):
             Root degree of the `"root"` schedule.
         milestones (`list[float]`, *optional*, defaults to `[0.5]`):
@@ -91,11 +92,11 @@ class CurriculumConfig:
 
         > Score sharing
 
-        share_scores (`str`, *optional*, defaults to `"none"`):
+        share_scores (`str`, *optional*, defaults to `"duplicates"`):
             `"duplicates"`: rows whose normalised content is identical share one score (the mean of their
             observations), and each copy gets 1 / copies of the sampling weight, so a group weighs like one row.
             `"near_duplicates"`: also, a row never trained on inherits the similarity-weighted score of its scored
-            near-duplicates (MinHash), instead of the median.
+            near-duplicates (MinHash), instead of the median. `"none"`: every row is scored and weighted on its own.
         near_duplicate_threshold (`float`, *optional*, defaults to `0.8`):
             Estimated Jaccard similarity of character 5-grams above which two rows are near-duplicates.
         content_column (`str` or `None`, *optional*):
@@ -145,8 +146,8 @@ class CurriculumConfig:
     prior_column: str | None = _field(None, "Numeric column (higher = harder) giving the difficulty of unseen rows.")
     ema: float = _field(0.5, "Weight of the previous value in the running means.", min=0.0, max_exclusive=1.0)
     schedule: str = _field("linear", "Target difficulty as a function of progress.", choices=tuple(SCHEDULES))
-    start: float = _field(0.2, "Target difficulty quantile at progress 0.", min=0.0, max=1.0)
-    end: float = _field(0.8, "Target difficulty quantile at progress 1.", min=0.0, max=1.0)
+    start: float = _field(0.3, "Target difficulty quantile at progress 0.", min=0.0, max=1.0)
+    end: float = _field(0.6, "Target difficulty quantile at progress 1.", min=0.0, max=1.0)
     degree: float = _field(2.0, "Root degree of the `root` schedule.", min_exclusive=0.0)
     milestones: list[float] = _field([0.5], "Progress points of the `step` schedule, increasing, in (0, 1).")
     rate: float = _field(5.0, "Rate of the `exponential` schedule.", min_exclusive=0.0)
@@ -172,7 +173,7 @@ class CurriculumConfig:
     task_gamma: float = _field(1.0, "Exponent of the inverse task confidence.", min=0.0)
     task_min_share: float = _field(0.0, "Least share of the sampling mass per task.", min=0.0, max_exclusive=1.0)
     share_scores: str = _field(
-        "none",
+        "duplicates",
         "Share scores between duplicate rows, and pass them on to unseen near-duplicates.",
         choices=("none", "duplicates", "near_duplicates"),
     )

@@ -30,13 +30,14 @@ def test_defaults_match_documentation():
     assert config.signal == "loss"
     assert config.group_column is None and config.prior_column is None
     assert config.ema == 0.5
-    assert (config.schedule, config.start, config.end) == ("linear", 0.2, 0.8)
+    assert (config.schedule, config.start, config.end) == ("linear", 0.3, 0.6)
     assert config.degree == 2.0 and config.milestones == [0.5] and config.rate == 5.0
     assert config.budget_samples is None
     assert (config.kernel, config.width, config.uniform_mix) == ("laplace", 0.15, 0.1)
     assert config.refresh_every_steps == 10
     assert config.samples_per_epoch is None and config.seed is None
-    assert config.target(0.5) == pytest.approx(0.5)
+    assert config.target(0.5) == pytest.approx(0.45)
+    assert config.share_scores == "duplicates"
 
 
 def test_milestones_default_is_not_shared_between_instances():

@@ -17,7 +17,7 @@ __all__ = ["budget_to_reach", "load_results", "write_report"]
 
 MAIN_TABLE = (
     "uniform", "easy_only", "hard_only", "offline", "ordered",
-    "online", "online_replay", "online_balance", "online_learnability",
+    "online_first", "online", "online_replay", "online_balance", "online_learnability",
 )
 CLEAN_TABLE = ("clean_uniform", "clean_online")
 BANDS = tuple(f"band{lv}" for lv in TRAIN_LEVELS)
@@ -151,7 +151,7 @@ def write_report(results: list[dict[str, Any]], out_dir: str | Path, pool_text: 
     budgets = sorted({b for (_, b) in cells})
     md = ["# Learning benchmark", "", f"Pool: {pool_text}. Mean ± standard deviation over seeds "
           f"({len({r['seed'] for r in results})} seeds); accuracy in % (exact match, greedy generation).", ""]
-    for name in ("online", "online_replay", "online_balance", "online_learnability"):
+    for name in MAIN_TABLE[5:]:
         h = headline(results, name)
         if not h:
             continue

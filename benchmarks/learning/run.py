@@ -79,12 +79,14 @@ STRATEGIES = {
         Strategy("hard_only", "static hard-only (levels 3-4)", levels=(3, 4)),
         Strategy("offline", "offline selection (hardest half by loss)", offline=True),
         Strategy("ordered", "fixed easy-to-hard ordering", ordered=True),
-        Strategy("online", "online, loss", curriculum={}),
+        Strategy("online_first", "online, first defaults (0.2 -> 0.8, no sharing)",
+                 curriculum={"start": 0.2, "end": 0.8, "share_scores": "none"}),
+        Strategy("online", "online, loss (defaults)", curriculum={}),
         Strategy("online_replay", "online, loss + replay", curriculum={"replay_share": 0.25}),
         Strategy("online_balance", "online, loss + task balance", curriculum={"task_balance": True}),
         Strategy("online_learnability", "online, learnability", curriculum={"signal": "learnability"}),
         Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
-        Strategy("clean_online", "online (loss), clean pool", curriculum={}, pool="clean"),
+        Strategy("clean_online", "online, loss (defaults), clean pool", curriculum={}, pool="clean"),
         *(Strategy(f"band{lv}", f"level {lv} only, clean pool", levels=(lv,), pool="clean") for lv in TRAIN_LEVELS),
     )
 }
