@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = measure(num_rows, variant, args)
             results.append(result)
             print(
-                f"  {num_rows:,} rows, {variant.name}: refresh {1e3 * result['refresh_s']:.1f} ms, step "
+                f"- {num_rows:,} rows, {variant.name}: refresh {1e3 * result['refresh_s']:.1f} ms, step "
                 f"{result['step_us']:.0f} µs ({result['seconds']:.0f} s)",
                 flush=True,
             )

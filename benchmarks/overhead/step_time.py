@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = measure(kind, setup, data, args.reps, args.steps, args.warmup, args.device)
             results.append(result)
             print(
-                f"  {result['setup']}: {result['without_ms']:.1f} -> {result['with_ms']:.1f} ms/step "
+                f"- {result['setup']}: {result['without_ms']:.1f} -> {result['with_ms']:.1f} ms/step "
                 f"(ratio {result['ratio']:.3f}; per rep {min(result['pair_ratios']):.3f}-"
                 f"{max(result['pair_ratios']):.3f}; "
                 f"{result['samples']} steps each; {time.perf_counter() - started:.0f} s)",
@@ -395,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             memory.append({"setup": f"{setup.name} / {kind}", **result})
             print(
-                f"  {setup.name} / {kind}: peak {result['without_mb']:.1f} -> {result['with_mb']:.1f} MiB "
+                f"- {setup.name} / {kind}: peak {result['without_mb']:.1f} -> {result['with_mb']:.1f} MiB "
                 f"(ratio {result['ratio']:.3f}; {time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
