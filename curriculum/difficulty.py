@@ -46,38 +46,40 @@ def _rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None) -
     if n == 0:
         return
     order, new_run, new_group = sorted_runs(values, groups, rows)
-    # Per run of ties: its mean position, minus its group's start, over its group's size - 1 (0.5 if alone).
-    # Positions and sizes are integers below 2**53, exact in float64: the arithmetic is that of the integers.
+    # Per run of ties (sorted positions s to e - 1): its mean position (s + e - 1) / 2, minus its group's start, over
+    # its group's size - 1 (0.5 for a group of one). Positions are integers below 2**53: exact in float64.
     starts = np.flatnonzero(new_run)
     del new_run
-    lengths = np.empty_like(starts)
-    np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
-    lengths[-1] = n - starts[-1]
     rank = starts.astype(np.float64)
-    rank *= 2.0
-    rank += lengths
+    rank[:-1] += starts[1:]
+    rank[-1] += n
     rank -= 1.0
     rank *= 0.5
     if new_group is None:
-        rank /= np.float64(max(n - 1, 1))
-        if n == 1:
-            rank[:] = 0.5
+        group_starts = np.zeros(1, dtype=np.int64)
     else:
         group_starts = np.flatnonzero(new_group)
         del new_group
-        sizes = np.diff(group_starts, append=n)
-        runs = np.diff(np.searchsorted(starts, group_starts), append=starts.size)  # runs per group
-        rank -= np.repeat(group_starts.astype(np.float64), runs)
-        rank /= np.repeat(np.maximum(sizes - 1, 1).astype(np.float64), runs)
-        if (sizes == 1).any():
-            rank[np.repeat(sizes == 1, runs)] = 0.5
-    del starts
-    if rank.size != n:
-        rank = np.repeat(rank, lengths)
-    del lengths
+    sizes = np.diff(group_starts, append=n)
+    first_run = np.searchsorted(starts, group_starts)  # runs of group j: first_run[j] to first_run[j + 1] - 1
+    offsets, scales = group_starts.astype(np.float64), np.maximum(sizes - 1, 1).astype(np.float64)
     ranked = np.empty(n)
-    ranked[order] = rank
-    del rank, order
+    for lo in range(0, starts.size, _BLOCK):
+        hi = min(lo + _BLOCK, starts.size)
+        block = rank[lo:hi]
+        group = np.searchsorted(first_run, np.arange(lo, hi), side="right") - 1
+        block -= offsets[group]
+        block /= scales[group]
+        block[sizes[group] == 1] = 0.5
+    for lo in range(0, n, _BLOCK):
+        # Sorted positions lo to hi - 1 lie in runs r0 to r1: repeat each run's rank over its part of the block.
+        hi = min(lo + _BLOCK, n)
+        r0, r1 = np.searchsorted(starts, [lo, hi - 1], side="right") - 1
+        bounds = starts[r0 : r1 + 2].clip(lo, hi)
+        if bounds.size == r1 - r0 + 1:
+            bounds = np.append(bounds, hi)
+        ranked[order[lo:hi]] = np.repeat(rank[r0 : r1 + 1], np.diff(bounds))
+    del starts, rank, order
     if n == values.size:
         out[...] = ranked
     else:
@@ -111,7 +113,8 @@ def sorted_runs(
     value_bits = 32 if values.dtype == np.float32 else 64
     low, group_bits = 0, 0
     if groups is not None and n:
-        low, high = int(groups[rows].min()), int(groups[rows].max())
+        # The range of all codes (a superset of those of `rows`): no gathered copy, the same order.
+        low, high = int(groups.min()), int(groups.max())
         group_bits = (high - low).bit_length()
     position_bits = max(1, (n - 1).bit_length())
     width = 64 - position_bits

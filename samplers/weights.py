@@ -7,6 +7,9 @@ import numpy as np
 __all__ = ["KERNELS", "normalized_entropy", "sampling_weights", "task_shares"]
 
 KERNELS = ("laplace", "gaussian")
+# Element-wise passes run block by block: a block stays in cache and the gathered per-group terms need no
+# array of the dataset's size.
+_BLOCK = 1 << 16
 
 
 def sampling_weights(
@@ -46,41 +49,49 @@ def sampling_weights(
         raise ValueError(f"uniform_mix should be in [0, 1], but got uniform_mix={uniform_mix}")
     if kernel not in KERNELS:
         raise ValueError(f"kernel should be one of {list(KERNELS)}, but got kernel={kernel!r}")
-    k = np.subtract(np.asarray(difficulty, dtype=np.float64), target)
+    difficulty = np.asarray(difficulty, dtype=np.float64)
+    n = difficulty.size
+    k = np.subtract(difficulty, target)
     np.abs(k, out=k)  # the distance to the target
     if groups is None:
         shift = k.min()
     else:
+        groups = np.asarray(groups)
         shift = np.full(len(group_shares), np.inf)
-        np.minimum.at(shift, groups, k)
-    # Shift by the (group's) minimum distance so that its largest weight is exp(0) = 1: no underflow to 0. In place
-    # on one array (two with groups), with the operations of exp(-(d - shift) / width) and of
-    # exp(-(d**2 - shift**2) / (2 * width**2)).
+        np.minimum.at(shift, groups, k)  # also checks the codes: mode="wrap" below is plain indexing
+        gathered = np.empty(min(n, _BLOCK))
+    # Shift by the (group's) minimum distance so that its largest weight is exp(0) = 1: no underflow to 0. In place,
+    # with the operations of exp(-(d - shift) / width) and exp(-(d**2 - shift**2) / (2 * width**2)).
     if kernel == "gaussian":
-        np.square(k, out=k)
         shift = shift**2
+    scale = width if kernel == "laplace" else 2.0 * width**2
+    weights = None if row_weights is None else np.asarray(row_weights)
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        block = k[lo:hi]
+        if kernel == "gaussian":
+            np.square(block, out=block)
+        block -= shift if groups is None else np.take(shift, groups[lo:hi], out=gathered[: hi - lo], mode="wrap")
+        np.negative(block, out=block)
+        block /= scale
+        np.exp(block, out=block)
+        if weights is not None:
+            block *= weights if weights.ndim == 0 else weights[lo:hi]
     if groups is not None:
-        # np.minimum.at has checked the codes: mode="wrap" is plain indexing, without take's buffering.
-        gathered = np.empty_like(k)
-        shift = np.take(shift, groups, out=gathered, mode="wrap")
-    k -= shift
-    np.negative(k, out=k)
-    k /= width if kernel == "laplace" else 2.0 * width**2
-    np.exp(k, out=k)
-    if row_weights is not None:
-        k *= row_weights
-    if groups is None:
-        p = k
-        p /= k.sum()
-    else:
         per_group = np.bincount(groups, weights=k, minlength=len(group_shares))
-        p = np.take(np.asarray(group_shares, dtype=np.float64), groups, out=gathered, mode="wrap")
-        p *= k
-        p /= np.take(per_group, groups, out=k, mode="wrap")
-        p /= p.sum()
-    p *= 1.0 - uniform_mix
-    p += uniform_mix / p.size
-    return p
+        shares = np.asarray(group_shares, dtype=np.float64)
+        for lo in range(0, n, _BLOCK):
+            hi = min(lo + _BLOCK, n)
+            block, buffer = k[lo:hi], gathered[: hi - lo]
+            block *= np.take(shares, groups[lo:hi], out=buffer, mode="wrap")
+            block /= np.take(per_group, groups[lo:hi], out=buffer, mode="wrap")
+    total = k.sum()
+    for lo in range(0, n, _BLOCK):
+        block = k[lo : lo + _BLOCK]
+        block /= total
+        block *= 1.0 - uniform_mix
+        block += uniform_mix / n
+    return k
 
 
 def task_shares(
@@ -133,7 +144,17 @@ def normalized_entropy(p: np.ndarray) -> float:
     n = p.size
     if n <= 1:
         return 1.0
-    nz = p if (p > 0).all() else p[p > 0]
-    terms = np.log(nz)
-    terms *= nz
-    return float(-terms.sum() / np.log(n))
+    nz = p if p.min() > 0 else p[p > 0]
+    return float(-_sum_of_p_log_p(nz) / np.log(n))
+
+
+def _sum_of_p_log_p(p: np.ndarray) -> float:
+    """`(p * np.log(p)).sum()`, to the last bit, block by block: NumPy sums a contiguous float64 array pairwise,
+    halving it (at a multiple of 8) down to blocks; this follows the same halving down to `_BLOCK` elements."""
+    if p.size <= _BLOCK:
+        terms = np.log(p)
+        terms *= p
+        return terms.sum()
+    half = p.size // 2
+    half -= half % 8
+    return _sum_of_p_log_p(p[:half]) + _sum_of_p_log_p(p[half:])

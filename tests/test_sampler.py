@@ -429,7 +429,7 @@ def formula_weights(difficulty, target, kernel, width, uniform_mix, groups=None,
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_weights_same_bits_as_the_formula(kernel, grouped, weighted, dtype):
     rng = np.random.default_rng(3)
-    for n in (1, 5, 2000):
+    for n in (1, 5, 2000, 140_000):  # the last in three blocks of the in-place passes
         d = np.where(rng.random(n) < 0.3, 0.5, rng.random(n)).astype(dtype)  # ties at 0.5
         groups = rng.integers(0, 4, n) if grouped else None
         shares = np.array([0.1, 0.2, 0.3, 0.4]) if grouped else None
@@ -449,11 +449,14 @@ def test_grouped_weights_reject_codes_out_of_range():
         sampling_weights(np.array([0.1, 0.2]), 0.5, groups=np.array([0, 2]), group_shares=np.array([0.5, 0.5]))
 
 
-def test_normalized_entropy_same_bits_as_the_formula():
-    rng = np.random.default_rng(4)
+@pytest.mark.parametrize("n", [1000, 65_536, 65_537, 300_001])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalized_entropy_same_bits_as_the_formula(n, dtype):
+    # Computed block by block, it follows NumPy's pairwise summation of the whole array to the last bit.
+    rng = np.random.default_rng(n)
     for zeros in (False, True):
-        p = rng.random(1000)
-        p[: 300 if zeros else 0] = 0.0
+        p = (rng.random(n) * 10.0 ** rng.uniform(-6, 0, n)).astype(dtype)
+        p[: n // 3 if zeros else 0] = 0.0
         p /= p.sum()
         nz = p[p > 0]
         assert normalized_entropy(p) == float(-(nz * np.log(nz)).sum() / np.log(p.size))
