@@ -9,7 +9,7 @@ import numpy as np
 from .scores import ScoreTable
 from .sharing import ScoreSharing
 
-__all__ = ["Difficulty", "encode_groups", "quantile_rank", "sorted_runs"]
+__all__ = ["Difficulty", "encode_groups", "quantile_rank", "sort_within_groups", "sorted_runs"]
 
 
 # Keys are built and scanned in blocks of this many rows: the temporaries stay in cache and memory stays flat.
@@ -146,6 +146,31 @@ def sorted_runs(
         new_group = np.zeros(n, dtype=bool)
         new_group[:1] = True
     return order, new_run, new_group
+
+
+def sort_within_groups(values: np.ndarray, groups: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`values[rows]` sorted by (group, value), as float64 (with -0.0 as 0.0, its equal).
+
+    For float32 values and groups spanning at most 2**32 codes, one SIMD sort of `(group << 32) | value` keys, the
+    values read back from them; otherwise the order of [`sorted_runs`].
+    """
+    n = rows.size
+    low, high = (int(groups.min()), int(groups.max())) if n else (0, 0)
+    if values.dtype != np.float32 or (high - low).bit_length() > 32:
+        return values[rows[sorted_runs(values, groups, rows)[0]]].astype(np.float64)
+    key = np.empty(n, dtype=np.uint64)
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        key[lo:hi] = _key_bits(values, groups, rows[lo:hi], 32, low, 0, 64)
+    key.sort()
+    out = np.empty(n)
+    for lo in range(0, n, _BLOCK):
+        bits = key[lo : lo + _BLOCK].astype(np.uint32)  # the low 32 bits: the value's key
+        positive = bits >= np.uint32(1 << 31)
+        np.bitwise_xor(bits, np.uint32(1 << 31), out=bits, where=positive)
+        np.invert(bits, out=bits, where=~positive)
+        out[lo : lo + _BLOCK] = bits.view(np.float32)
+    return out
 
 
 def _float_key(values: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .difficulty import sorted_runs
+from .difficulty import sort_within_groups
 
 __all__ = ["RankSnapshot", "ReplayBuffer", "ReplayPolicy"]
 
@@ -89,8 +89,7 @@ class RankSnapshot:
             self._start, self._count = np.zeros(1, dtype=np.int64), np.array([rows.size])
             return
         num_groups = int(self.groups.max()) + 1 if self.groups.size else 1
-        order = sorted_runs(values, self.groups, rows)[0]
-        self._sorted = values[rows[order]].astype(np.float64, copy=False)
+        self._sorted = sort_within_groups(values, self.groups, rows)
         counts = np.bincount(self.groups[rows], minlength=num_groups)
         self._start = np.r_[0, np.cumsum(counts)[:-1]]
         self._count = counts

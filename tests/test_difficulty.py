@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curriculum.difficulty import Difficulty, encode_groups, quantile_rank, sorted_runs
+from curriculum.difficulty import Difficulty, encode_groups, quantile_rank, sort_within_groups, sorted_runs
 from curriculum.scores import ScoreTable
 
 nan = np.nan
@@ -178,6 +178,19 @@ def test_sorted_runs_orders_by_group_then_value():
         assert_equal(new_run, np.r_[True, (np.diff(sg) != 0) | (np.diff(sv) != 0)])
     order, new_run, new_group = sorted_runs(values, None, rows)
     assert new_group is None and (np.diff(values[rows[order]]) >= 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grouping", ["few", "negative", "int64 range", "one"])
+def test_sort_within_groups_is_the_lexsorted_values(dtype, grouping):
+    rng = np.random.default_rng(2)
+    values = random_values(rng, 20000, dtype)
+    groups = GROUPINGS[grouping](rng, 20000)
+    rows = np.flatnonzero(np.isfinite(values))
+    expected = values[rows][np.lexsort((values[rows], groups[rows]))].astype(np.float64)
+    got = sort_within_groups(values, groups, rows)
+    assert got.dtype == np.float64
+    assert_equal(got, expected)  # -0.0 may come back as 0.0: equal values
 
 
 def test_empty_and_all_nan():
