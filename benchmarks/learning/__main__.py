@@ -40,7 +40,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .report import load_results, write_report
     from .workers import init_worker, prepare_seed, run_job
     from .run import SIZES, STRATEGIES
-    from .testbed import Pathologies
 
     size = SIZES[args.size]
     strategies = args.strategies.split(",") if args.strategies else list(STRATEGIES)
@@ -90,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             if pool is not None:
                 pool.terminate()
-    report = write_report(load_results(results_path), out, Pathologies().describe(), plot=not args.no_plot)
+    report = write_report(load_results(results_path), out, size, plot=not args.no_plot)
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Report: {report}\n")
     print(report.read_text())
     return 0

@@ -32,14 +32,14 @@ def exact_match(model: Any, tokenizer: Any, rows: list[dict[str, Any]], batch_si
         input_ids, mask = _left_padded(tokenizer, [r["prompt"] for r in chunk])
         longest = max(len(r["completion"]) for r in chunk)
         out = model.generate(
-            input_ids=input_ids,
-            attention_mask=mask,
+            input_ids=input_ids.to(model.device),
+            attention_mask=mask.to(model.device),
             max_new_tokens=longest + 1,
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
-        texts = tokenizer.batch_decode(out[:, input_ids.shape[1] :], skip_special_tokens=True)
+        texts = tokenizer.batch_decode(out[:, input_ids.shape[1] :].cpu(), skip_special_tokens=True)
         hits += [float(text == r["completion"]) for text, r in zip(texts, chunk)]
     return np.array(hits)
 
@@ -61,8 +61,8 @@ def completion_loss(model: Any, tokenizer: Any, rows: list[dict[str, Any]], batc
             input_ids[i, : len(p) + len(c)] = torch.tensor(p + c)
             labels[i, len(p) : len(p) + len(c)] = torch.tensor(c)
             mask[i, : len(p) + len(c)] = 1
-        logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
-        target = labels[:, 1:]
+        logits = model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)).logits
+        logits, target = logits[:, :-1].float().cpu(), labels[:, 1:]
         nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none")
         out.append((nll.sum(1) / (target != -100).sum(1)).numpy())
     return np.concatenate(out)

@@ -35,6 +35,11 @@ def _by_cell(results: Iterable[dict[str, Any]]) -> dict[tuple[str, int], list[di
     return cells
 
 
+def _seed_count(results: Iterable[dict[str, Any]], names: Iterable[str]) -> int:
+    names = set(names)
+    return len({r["seed"] for r in results if r["strategy"] in names})
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     a = np.asarray(values, dtype=np.float64)
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
@@ -111,15 +116,17 @@ def _strategy_table(
     return lines
 
 
-def _band_table(cells: dict, budgets: list[int]) -> tuple[list[str], list[int | None]]:
+def _band_table(cells: dict, budgets: list[int], key: str = "test_accuracy") -> tuple[list[str], list[int | None]]:
     lines = ["| budget | " + " | ".join(f"level {lv} only" for lv in TRAIN_LEVELS) + " | best band |"]
     lines.append("|---:|" + "---:|" * (len(TRAIN_LEVELS) + 1))
     best_levels: list[int | None] = []
     for b in budgets:
-        means = {lv: _mean_std([r["test_accuracy"] for r in cells[(f"band{lv}", b)]])[0] for lv in TRAIN_LEVELS if (f"band{lv}", b) in cells}
+        means = {
+            lv: _mean_std([r[key] for r in cells[(f"band{lv}", b)]])[0] for lv in TRAIN_LEVELS if (f"band{lv}", b) in cells
+        }
         best = max(means, key=means.get) if means else None
         best_levels.append(best)
-        row = " | ".join(_cell(cells.get((f"band{lv}", b), []), "test_accuracy") for lv in TRAIN_LEVELS)
+        row = " | ".join(_cell(cells.get((f"band{lv}", b), []), key) for lv in TRAIN_LEVELS)
         lines.append(f"| {b:,} | {row} | {'-' if best is None else f'level {best}'} |")
     return lines, best_levels
 
@@ -143,25 +150,45 @@ def _drawn_table(cells: dict, names: Iterable[str], budget: int) -> list[str]:
     return lines
 
 
-def write_report(results: list[dict[str, Any]], out_dir: str | Path, pool_text: str, plot: bool = True) -> Path:
-    """Write `learning.md` (tables, headline figures) and, with `plot`, the PNG plots into `out_dir`."""
+def _setup_text(size: Any) -> list[str]:
+    from .testbed import Pathologies
+
+    return [
+        f"Size `{size.name}`. Four generated prompt/completion tasks (`add`, `sort`, `reverse`, `lookup`) at levels "
+        "1-4, each level one more unit of the same skill (digits, letters, lookup hops). Training pool of "
+        f"{size.pool_rows:,} rows with {Pathologies().describe()}; the clean pool has none of these. Test split: "
+        f"{size.test_per_cell} rows per task and level (at most 25 for 1-digit sums), extrapolation split: "
+        f"{size.test_per_cell} rows per task at level 5; no test prompt is in a pool.",
+        "",
+        f"Model: a Llama of hidden size {size.hidden_size} and {size.num_layers} layers built from a config, warmed "
+        f"up for {size.warmup_steps} steps on a generic copy task (`copy k3x:` -> `k3x`: the format and EOS, none of "
+        "the tasks); every run starts from the same warm-up weights of its seed. TRL `SFTTrainer`, loss on the "
+        f"completion only, batch {size.batch_size}, learning rate {size.learning_rate:g} (linear decay), "
+        "budget = training examples = steps x batch. Accuracy: exact match of greedy generation, in %; mean ± "
+        "standard deviation over seeds.",
+        "",
+    ]
+
+
+def write_report(results: list[dict[str, Any]], out_dir: str | Path, size: Any, plot: bool = True) -> Path:
+    """Write `learning.md` (setup, headline figures, tables) and, with `plot`, the PNG plots into `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cells = _by_cell(results)
     budgets = sorted({b for (_, b) in cells})
-    md = ["# Learning benchmark", "", f"Pool: {pool_text}. Mean ± standard deviation over seeds "
-          f"({len({r['seed'] for r in results})} seeds); accuracy in % (exact match, greedy generation).", ""]
+    md = ["# Learning benchmark", "", *_setup_text(size), "## Headline figures", "",
+          f"Strategies on the pathological pool: {_seed_count(results, MAIN_TABLE)} seeds.", ""]
     for name in MAIN_TABLE[5:]:
         h = headline(results, name)
         if not h:
             continue
-        frac = "not reached" if h["fraction"] is None else f"{h['fraction']:.0%}"
+        frac = "does not reach it" if h["fraction"] is None else f"needs {h['fraction']:.0%} of its examples"
         ext, test = h["extrapolation_diff"], h["test_diff"]
         md.append(
-            f"- **{_labels()[name]}**: needs {frac} of uniform sampling's examples to reach its test accuracy at "
-            f"{h['largest_budget']:,} examples ({h['uniform_accuracy']:.1%}); at {h['largest_budget']:,} examples "
-            f"it is {test[0] * 100:+.1f} ± {test[1] * 100:.1f} points on the test split and "
-            f"{ext[0] * 100:+.1f} ± {ext[1] * 100:.1f} points on the extrapolation split against uniform (same seeds)."
+            f"- **{_labels()[name]}**: to reach uniform sampling's test accuracy at {h['largest_budget']:,} examples "
+            f"({h['uniform_accuracy']:.1%}) it {frac}; at {h['largest_budget']:,} examples it is "
+            f"{test[0] * 100:+.1f} ± {test[1] * 100:.1f} points on the test split and "
+            f"{ext[0] * 100:+.1f} ± {ext[1] * 100:.1f} on the extrapolation split against uniform (paired by seed)."
         )
     md += ["", "## Test split (training levels 1-4): exact match %", ""]
     md += _strategy_table(cells, MAIN_TABLE, budgets, "test_accuracy")
@@ -169,16 +196,21 @@ def write_report(results: list[dict[str, Any]], out_dir: str | Path, pool_text: 
     md += _strategy_table(cells, MAIN_TABLE, budgets, "extrapolation_accuracy")
     md += ["", "## Test split: mean completion loss (nats per token)", ""]
     md += _strategy_table(cells, MAIN_TABLE, budgets, "test_loss", scale=1.0, digits=3)
-    md += ["", "## Clean, balanced pool (no repeats, no noise, equal tasks): test exact match %", ""]
+    md += ["", "## Clean, balanced pool (no repeats, no noise, equal tasks): test exact match %", "",
+           f"{_seed_count(results, CLEAN_TABLE)} seeds.", ""]
     md += _strategy_table(cells, CLEAN_TABLE, budgets, "test_accuracy")
-    band_lines, best = _band_table(cells, budgets)
-    if any(b is not None for b in best):
+    for key, split in (("test_accuracy", "test split"), ("extrapolation_accuracy", "extrapolation split")):
+        band_lines, best = _band_table(cells, budgets, key)
         known = [b for b in best if b is not None]
+        if not known:
+            continue
         moves = "moves harder" if known == sorted(known) and known[-1] > known[0] else (
             "stays at the same level" if len(set(known)) == 1 else "does not move monotonically harder")
-        md += ["", "## Budget and difficulty: training on one level only (clean pool), test exact match %", ""]
+        md += ["", f"## Budget and difficulty: one level only (clean pool), {split} exact match %", "",
+               f"{_seed_count(results, BANDS)} seeds.", ""]
         md += band_lines
-        md += ["", f"As the budget grows, the best band {moves} ({' -> '.join(f'level {b}' for b in known)})."]
+        md += ["", f"On the {split}, as the budget grows the best band {moves} "
+               f"({' -> '.join(f'level {b}' for b in known)})."]
     md += ["", f"## What the online strategies trained on, at {budgets[-1]:,} examples (mean over seeds)", ""]
     md += _drawn_table(cells, ("uniform", *MAIN_TABLE[5:]), budgets[-1])
     if plot:
