@@ -291,6 +291,7 @@ def measure_memory(
     start = statistics.median(p["start"] for p in peaks[False] + peaks[True]) if key == "rss" else 0
     return {
         "memory": key,
+        "range_mb": {v: (min(p[key] for p in peaks[v]) / 2**20, max(p[key] for p in peaks[v]) / 2**20) for v in peaks},
         "start_mb": start / 2**20,
         "without_mb": without / 2**20,
         "with_mb": with_ / 2**20,
@@ -396,7 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             memory.append({"setup": f"{setup.name} / {kind}", **result})
             print(
                 f"- {setup.name} / {kind}: peak {result['without_mb']:.1f} -> {result['with_mb']:.1f} MiB "
-                f"(ratio {result['ratio']:.3f}; {time.perf_counter() - started:.0f} s)",
+                f"(ratio {result['ratio']:.3f}; runs without {'-'.join(f'{x:.0f}' for x in result['range_mb'][False])}"
+                f", with {'-'.join(f'{x:.0f}' for x in result['range_mb'][True])} MiB; "
+                f"{time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
     print()
