@@ -56,6 +56,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--samples-per-epoch", type=int, default=None)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--share-scores", default="duplicates", help="curriculum share_scores setting")
     p.add_argument("--diverge", action="store_true", help="give rank 1 another curriculum seed (guard test)")
     p.add_argument("--no-use-cpu", action="store_true", help="omit use_cpu=True (guard test)")
     return p.parse_args()
@@ -113,7 +114,8 @@ def main() -> int:
     trainer.model.register_forward_pre_hook(record, with_kwargs=True)  # runs before the curriculum's own hook
     seed = 1 if (a.diverge and rank == 1) else None
     config = CurriculumConfig(
-        group_column="task", refresh_every_steps=1, start=0.0, end=1.0, samples_per_epoch=a.samples_per_epoch, seed=seed
+        group_column="task", refresh_every_steps=1, start=0.0, end=1.0, samples_per_epoch=a.samples_per_epoch, seed=seed,
+        share_scores=a.share_scores,
     )
     handle = attach(trainer, config)
     trainer.train(resume_from_checkpoint=a.resume)
