@@ -249,6 +249,7 @@ def plot_accuracy(cells: dict, budgets: list[int], path: Path) -> None:
                         ls=style, marker="o", capsize=3)
         ax.set_xscale("log")
         ax.set_xticks(budgets, [f"{b:,}" for b in budgets])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlabel("training examples (budget)")
         ax.set_ylabel("exact match %")
         ax.set_title(title)
@@ -265,16 +266,13 @@ def plot_schedule(cells: dict, budget: int, path: Path) -> None:
     plt = _plt()
     labels = _labels()
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
-    drew_target = False
     for name in MAIN_TABLE[5:]:
         runs = sorted((r for r in cells.get((name, budget), []) if r.get("trace")), key=lambda r: r["seed"])
         if not runs:
             continue
         trace = runs[0]["trace"]
-        if not drew_target:
-            left.plot(trace["progress"], trace["target"], color="black", lw=2, label="schedule target")
-            drew_target = True
-        left.plot(trace["progress"], trace["sampled_difficulty"], label=f"sampled: {labels[name]}")
+        line = left.plot(trace["progress"], trace["sampled_difficulty"], label=f"sampled: {labels[name]}")[0]
+        left.plot(trace["progress"], trace["target"], ls=":", color=line.get_color(), label="its target")
         levels = np.mean([r["drawn"]["level"] for r in runs], axis=0)
         right.plot(np.arange(1, len(levels) + 1), levels, marker="o", label=labels[name])
     pool = [r for r in cells.get(("uniform", budget), []) if r.get("drawn")]
@@ -284,7 +282,7 @@ def plot_schedule(cells: dict, budget: int, path: Path) -> None:
     left.set_xlabel("progress (examples consumed / budget)")
     left.set_ylabel("difficulty quantile (within task)")
     left.set_ylim(0, 1)
-    left.set_title(f"target vs sampled difficulty, {budget:,} examples, seed {runs[0]['seed'] if pool or drew_target else 0}")
+    left.set_title(f"target (dotted) vs sampled difficulty, {budget:,} examples, first seed")
     right.set_xlabel("fifth of training")
     right.set_ylabel("mean true level trained on (1-4)")
     right.set_title("what was drawn (mean over seeds)")
