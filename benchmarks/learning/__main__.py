@@ -54,19 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fresh and results_path.exists():
         results_path.unlink()
     done = {(r["strategy"], r["budget"], r["seed"]) for r in load_results(results_path)} if results_path.exists() else set()
-    jobs = [
-        (size.name, seed, "", name, budget)
+    pending = [
+        (seed, name, budget)
         for seed in seeds
         for budget in sorted(budgets, reverse=True)  # longest runs first: better packing over the workers
         for name in strategies
-        if (name, (budget // size.batch_size) * size.batch_size, seed) not in done
+        if (name, size.examples(budget), seed) not in done
     ]
-    print(f"learning benchmark, size {size.name}: {len(jobs)} runs to do ({len(done)} already in {results_path}), "
+    print(f"learning benchmark, size {size.name}: {len(pending)} runs to do ({len(done)} already in {results_path}), "
           f"{args.workers} worker(s)", flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="curriculum-bench-") as workdir:
-        jobs = [(s, seed, workdir, name, b) for (s, seed, _, name, b) in jobs]
-        seeds_to_prepare = sorted({(size.name, j[1], workdir) for j in jobs})
+        jobs = [(size.name, seed, workdir, name, budget) for seed, name, budget in pending]
+        seeds_to_prepare = sorted({(size.name, seed, workdir) for seed, _, _ in pending})
         if args.workers > 1:
             pool = mp.get_context("spawn").Pool(args.workers, initializer=init_worker, initargs=(1,))
             list(pool.imap_unordered(prepare_seed, seeds_to_prepare))

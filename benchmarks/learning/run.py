@@ -43,6 +43,14 @@ class Size:
     test_per_cell: int = 40
     refresh_every_steps: int = 10
 
+    def steps(self, budget: int) -> int:
+        """Optimizer steps that spend `budget` training examples (at least one)."""
+        return max(1, budget // self.batch_size)
+
+    def examples(self, budget: int) -> int:
+        """The examples actually trained on for `budget`: whole batches."""
+        return self.steps(budget) * self.batch_size
+
 
 SIZES = {
     "tiny": Size("tiny", pool_rows=400, budgets=(64, 128, 256), seeds=(0,), batch_size=16, hidden_size=32,
@@ -274,7 +282,7 @@ def run_one(bench: Bench, strategy: Strategy, budget: int) -> dict[str, Any]:
 
     started = time.perf_counter()
     size = bench.size
-    steps = max(1, budget // size.batch_size)
+    steps = size.steps(budget)
     data, overrides = _training_rows(bench, strategy, budget)
     out_dir = os.path.join(bench.workdir, f"{strategy.name}-{budget}-{bench.seed}")
     args = sft_config(size, out_dir, steps, bench.seed, **overrides)
@@ -291,7 +299,7 @@ def run_one(bench: Bench, strategy: Strategy, budget: int) -> dict[str, Any]:
     result = {
         "strategy": strategy.name,
         "pool": strategy.pool,
-        "budget": steps * size.batch_size,
+        "budget": size.examples(budget),
         "seed": bench.seed,
         "size": size.name,
         **evaluate(trainer.model, bench),
