@@ -1,4 +1,4 @@
-"""`CurriculumCallback`: per-step score updates, schedule, metrics and checkpoints of the curriculum."""
+"""`CurriculumCallback`: the adapter between a `Trainer`'s events and a `Curriculum` (capture, epochs, checkpoints)."""
 
 from __future__ import annotations
 
@@ -10,73 +10,51 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from ..capture import LossCapture
 from ..checkpoint import STATE_FILE, load_state, save_state
+from ..core import Curriculum
 from ..distributed import check_same_stream, world_size
-from ..replay import ReplayPolicy
-from ..scores import ScoreTable
 from ..samplers import CurriculumSampler
 
 __all__ = ["CurriculumCallback"]
 
+_FORMAT = 2
+
 
 class CurriculumCallback(TrainerCallback):
     r"""
-    Runs the curriculum inside a `transformers.Trainer`.
+    Runs a [`~curriculum.Curriculum`] inside a `transformers.Trainer`.
 
-    Each optimizer step it gathers the (row, loss, confidence) triples of every process's micro-batches, folds them
-    into the [`~curriculum.ScoreTable`] in rank order (so every process holds the identical table), and accumulates
-    metrics. It keeps the sampler's epoch in step (`on_epoch_begin`), adds `curriculum/*` metrics to the Trainer's
-    logs (through [`~curriculum.CurriculumTrainerMixin`]), and saves the table and the sampler's stream in
-    `checkpoint-N/curriculum_state.npz` (atomically, by the main process).
+    Each optimizer step it gathers the (row, loss, confidence) triples of every process's micro-batches and hands
+    them to [`Curriculum.observe`] in rank order (so every process holds the identical state). It keeps the
+    sampler's epoch in step (`on_epoch_begin`), and saves the curriculum and the sampler's stream in
+    `checkpoint-N/curriculum_state.npz` (atomically, by the main process). The Trainer's logs get
+    [`Curriculum.metrics`] through [`~curriculum.CurriculumTrainerMixin`].
 
-    It needs the Trainer to route the row indices and to use its sampler: use [`~curriculum.attach`], or a Trainer
-    class with [`~curriculum.CurriculumTrainerMixin`] first in its bases.
+    It needs the Trainer to route the row indices and to train on `sampler`: use [`~curriculum.attach`], or a
+    Trainer class with [`~curriculum.CurriculumTrainerMixin`] first in its bases.
 
     Args:
-        scores ([`~curriculum.ScoreTable`]):
-            The table to update, one entry per training row.
+        curriculum ([`~curriculum.Curriculum`]):
+            The curriculum to run.
         sampler ([`~curriculum.samplers.CurriculumSampler`]):
-            The sampler that draws the training stream from the table.
+            The sampler that draws the training stream from it.
 
     Example:
 
     ```python
-    >>> import numpy as np
-    >>> from curriculum import CurriculumConfig, ScoreTable
+    >>> from curriculum import Curriculum, CurriculumConfig
     >>> from curriculum.callbacks import CurriculumCallback
-    >>> from curriculum.difficulty import Difficulty
     >>> from curriculum.samplers import CurriculumSampler
-    >>> config = CurriculumConfig()
-    >>> scores = ScoreTable(100, ema=config.ema)
-    >>> difficulty = Difficulty(config.signal)
-    >>> sampler = CurriculumSampler(100, lambda: difficulty(scores), config.schedule_fn(), refresh_every=32)
-    >>> callback = CurriculumCallback(scores, sampler)  # pass to a Trainer with CurriculumTrainerMixin
+    >>> curriculum = Curriculum.from_arrays(CurriculumConfig(share_scores="none"), 100, global_batch=8)
+    >>> callback = CurriculumCallback(curriculum, CurriculumSampler(curriculum, seed=0))
     ```
     """
 
-    def __init__(
-        self,
-        scores: ScoreTable,
-        sampler: CurriculumSampler,
-        replay: ReplayPolicy | None = None,
-        task_names: list[str] | None = None,
-    ) -> None:
-        if len(scores) != sampler.num_rows:
-            raise ValueError(
-                f"the score table has {len(scores)} rows but the sampler draws from {sampler.num_rows}; "
-                "both should be the training dataset's length"
-            )
-        if replay is not None and sampler.replay is not replay.buffer:
-            raise ValueError("the replay policy should fill the buffer the sampler draws from (sampler.replay)")
-        self.scores = scores
+    def __init__(self, curriculum: Curriculum, sampler: CurriculumSampler) -> None:
+        if sampler.curriculum is not curriculum:
+            raise ValueError("the sampler should be a view of this curriculum: CurriculumSampler(curriculum, seed)")
+        self.curriculum = curriculum
         self.sampler = sampler
-        self.replay = replay
-        self.task_names = task_names
         self.capture = LossCapture()
-        self._difficulty_sum = 0.0
-        self._difficulty_rows = 0
-        self._replayed = 0
-        self._consumed = 0
-        self._global_step = 0
 
     # ------------------------------------------------------------------ events
 
@@ -86,103 +64,45 @@ class CurriculumCallback(TrainerCallback):
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         ids, loss, confidence = self.capture.gather()
-        difficulty = self.sampler.last_difficulty
-        if difficulty is not None and ids.size:
-            self._difficulty_sum += float(difficulty[ids].sum())
-            self._difficulty_rows += int(ids.size)
-        self.scores.update(ids, loss, confidence, step=state.global_step)
-        self._global_step = state.global_step
-        if self.replay is not None:
-            self.replay.observe(ids, state.global_step, self.sampler.schedule(self._progress()))
-        window = self._consumed_window(state.global_step)
-        if window is not None:
-            self._replayed += int(self.sampler.replayed[window].sum())
-            self._consumed += window.stop - window.start
-        self._check_stream(state.global_step)
+        window = self.sampler.consumed(state.global_step)
+        replayed = None if window is None else self.sampler.replayed[window]
+        self.curriculum.observe(ids, loss, confidence, step=state.global_step, replayed=replayed)
+        self._check_stream(state.global_step, window)
 
-    def _consumed_window(self, step: int) -> slice | None:
-        """Positions of the current epoch's stream consumed by optimizer step `step`."""
-        sampler = self.sampler
-        end = step * sampler.multiple_of - sampler.epoch * len(sampler)
-        if 0 < end <= sampler.drawn.size:
-            return slice(end - sampler.multiple_of, end)
-        return None
-
-    def _progress(self) -> float:
-        if self.sampler.progress_fn is not None:
-            return self.sampler.progress(0)
-        budget = self.sampler.budget or self.sampler.num_samples
-        return min(1.0, self._global_step * self.sampler.multiple_of / budget)
-
-    def _check_stream(self, step: int) -> None:
+    def _check_stream(self, step: int, window: slice | None) -> None:
         """At refresh points, compare a digest of the stream consumed since the last one across processes."""
-        sampler = self.sampler
-        window = sampler.refresh_every
-        if world_size() == 1 or step % max(1, window // sampler.multiple_of):
+        if world_size() == 1 or window is None or step % self.curriculum.config.refresh_every_steps:
             return
-        consumed = self._consumed_window(step)
-        if consumed is not None:
-            segment = sampler.drawn[max(0, consumed.stop - window) : consumed.stop]
-            check_same_stream(segment, where=f"step {step}, epoch {sampler.epoch}")
+        segment = self.sampler.drawn[max(0, window.stop - self.curriculum.block_size) : window.stop]
+        check_same_stream(segment, where=f"step {step}, epoch {self.sampler.epoch}")
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         if state.is_world_process_zero and args.should_save:
-            folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-            self.save(folder)
-
-    # ------------------------------------------------------------------ metrics
-
-    def metrics(self) -> dict[str, float]:
-        """The `curriculum/*` metrics since the previous call (window means) and of the current state."""
-        progress = self._progress()
-        out = {
-            "curriculum/progress": round(progress, 6),
-            "curriculum/target": float(self.sampler.schedule(progress)),
-            "curriculum/coverage": self.scores.coverage,
-            "curriculum/unique_rows": self.scores.num_seen,
-        }
-        if self.sampler.last_entropy is not None:
-            out["curriculum/entropy"] = self.sampler.last_entropy
-        if self._difficulty_rows:
-            out["curriculum/sampled_difficulty"] = self._difficulty_sum / self._difficulty_rows
-        if self.replay is not None:
-            out["curriculum/replay_share"] = self._replayed / self._consumed if self._consumed else 0.0
-            out["curriculum/replay_buffer"] = len(self.replay.buffer)
-        if self.sampler.last_shares is not None and self.task_names is not None:
-            for name, share in zip(self.task_names, self.sampler.last_shares):
-                out[f"curriculum/task_share/{name}"] = float(share)
-        self._difficulty_sum, self._difficulty_rows = 0.0, 0
-        self._replayed, self._consumed = 0, 0
-        return out
+            self.save(os.path.join(args.output_dir, f"checkpoint-{state.global_step}"))
 
     # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """`(arrays, meta)`: the curriculum's and the sampler's arrays, and the JSON-serialisable rest."""
         sampler_state = self.sampler.state_dict()
-        arrays = {f"scores.{k}": v for k, v in self.scores.state_dict().items()}
+        arrays = {f"curriculum.{k}": v for k, v in self.curriculum.state_dict().items()}
         for key in ("stream", "replayed"):
             arrays[f"sampler.{key}"] = sampler_state.pop(key)
-        if self.replay is not None:
-            arrays.update({f"replay.{k}": v for k, v in self.replay.state_dict().items()})
-        meta = {"format": 1, "global_step": self._global_step, "sampler": sampler_state}
-        return arrays, meta
+        return arrays, {"format": _FORMAT, "sampler": sampler_state}
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        def part(prefix: str) -> dict[str, np.ndarray]:
-            return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-
-        self.scores.load_state_dict(part("scores."))
-        self.sampler.load_state_dict({**meta["sampler"], **part("sampler.")})
-        if self.replay is not None:
-            if "replay.buffer" not in arrays:
-                raise ValueError("the checkpoint was saved without replay; resume with replay_share=0")
-            self.replay.load_state_dict(part("replay."))
-        self._global_step = int(meta["global_step"])
+        if meta.get("format") != _FORMAT:
+            raise ValueError(
+                f"the curriculum state has format {meta.get('format')!r} but this version reads format {_FORMAT}; "
+                "resume with the version that wrote it, or start a new run"
+            )
+        prefix = "curriculum."
+        self.curriculum.load_state_dict({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
+        self.sampler.load_state_dict({**meta["sampler"], "stream": arrays["sampler.stream"], "replayed": arrays["sampler.replayed"]})
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write the curriculum's state to `folder/curriculum_state.npz` atomically."""
-        arrays, meta = self.state_dict()
-        save_state(os.path.join(folder, STATE_FILE), arrays, meta)
+        save_state(os.path.join(folder, STATE_FILE), *self.state_dict())
 
     def load(self, folder: str | os.PathLike) -> None:
         """Restore the state written by [`save`] into `folder`."""

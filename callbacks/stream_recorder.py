@@ -16,39 +16,33 @@ class StreamRecorder(TrainerCallback):
     r"""
     Keeps the rows each optimizer step trained on, for reports of what the curriculum drew.
 
-    The sampler records its epoch's global index stream (`sampler.drawn`, with `sampler.replayed` marking replays);
-    optimizer step k of an epoch trained on entries `[k * global_batch, (k + 1) * global_batch)`. At each epoch end
-    the recorder keeps the entries of the steps taken and drops those drawn beyond them (prefetched, not trained).
+    The sampler records its epoch's global index stream (`sampler.drawn`, with `sampler.replayed` marking replays).
+    At each epoch end the recorder keeps the entries of the steps taken ([`CurriculumSampler.trained`]) and drops
+    those drawn beyond them (prefetched, not trained).
 
     Args:
         sampler ([`~curriculum.samplers.CurriculumSampler`]):
             The sampler of the attached curriculum (`handle.sampler`).
-        global_batch (`int`):
-            Rows per optimizer step over all processes and accumulation steps.
 
     Example:
 
     ```python
     >>> from curriculum.callbacks import StreamRecorder
-    >>> recorder = StreamRecorder(handle.sampler, global_batch_size(trainer.args))  # doctest: +SKIP
+    >>> recorder = StreamRecorder(handle.sampler)  # doctest: +SKIP
     >>> trainer.add_callback(recorder); trainer.train()  # doctest: +SKIP
     >>> recorder.rows_per_step().shape  # doctest: +SKIP
     (max_steps, global_batch)
     ```
     """
 
-    def __init__(self, sampler: CurriculumSampler, global_batch: int) -> None:
+    def __init__(self, sampler: CurriculumSampler) -> None:
         self.sampler = sampler
-        self.global_batch = global_batch
+        self.global_batch = sampler.curriculum.global_batch
         self._rows: list[np.ndarray] = []
         self._replayed: list[np.ndarray] = []
-        self._epoch_start = 0
-
-    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any):
-        self._epoch_start = state.global_step
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
-        taken = (state.global_step - self._epoch_start) * self.global_batch
+        taken = max(0, self.sampler.trained(state.global_step))
         self._rows.append(np.array(self.sampler.drawn[:taken]))
         self._replayed.append(np.array(self.sampler.replayed[:taken]))
 

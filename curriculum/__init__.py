@@ -6,22 +6,21 @@ from importlib import import_module
 from typing import Any
 
 from .config import ConfigError, CurriculumConfig
+from .core import Curriculum
+from .scores import ScoreTable
 
 __version__ = "0.1.0"
 
-# The Trainer integration imports torch, transformers and trl: load it on first use so that
-# `curriculum validate` and config handling start fast.
+# The Trainer integration imports torch, transformers and trl: load it on first use, so that the framework-free
+# core (`Curriculum`) and `curriculum validate` start fast and need none of them.
 _LAZY = {
     "CurriculumHandle": "integration",
     "CurriculumTrainerMixin": "integration",
     "attach": "integration",
     "build_curriculum": "integration",
-    "Difficulty": "difficulty",
-    "quantile_rank": "difficulty",
-    "ScoreTable": "scores",
 }
 
-__all__ = ["ConfigError", "CurriculumConfig", *_LAZY]
+__all__ = ["ConfigError", "Curriculum", "CurriculumConfig", "ScoreTable", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -2,161 +2,67 @@
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import datasets
-import numpy as np
 import torch
 from transformers import Trainer
 from transformers.trainer_utils import get_last_checkpoint
 
+from . import compat
 from .callbacks import CurriculumCallback
 from .config import CurriculumConfig
+from .core import Curriculum
 from .data import INDEX_KEY, IndexCollator, IndexedDataset
-from .difficulty import Difficulty, encode_groups
 from .distributed import check_process_count
-from .replay import ReplayBuffer, ReplayPolicy
-from .samplers import CurriculumSampler, task_shares
+from .samplers import CurriculumSampler
 from .scores import ScoreTable
-from .sharing import build_sharing
 
-__all__ = ["CurriculumHandle", "CurriculumTrainerMixin", "attach", "build_curriculum", "global_batch_size"]
+__all__ = ["CurriculumHandle", "CurriculumTrainerMixin", "attach", "build_curriculum"]
 
 
 @dataclass
 class CurriculumHandle:
-    """What [`attach`] returns: the live parts of the curriculum of one Trainer."""
+    """What [`attach`] and [`build_curriculum`] return: the [`Curriculum`], its sampler and its Trainer callback."""
 
-    config: CurriculumConfig
-    scores: ScoreTable
+    curriculum: Curriculum
     sampler: CurriculumSampler
     callback: CurriculumCallback
 
+    @property
+    def config(self) -> CurriculumConfig:
+        return self.curriculum.config
 
-def global_batch_size(args: Any) -> int:
-    """Samples per optimizer step: per-device batch x processes x gradient accumulation."""
-    return args.per_device_train_batch_size * max(1, args.n_gpu) * args.gradient_accumulation_steps * args.world_size
-
-
-def _column(dataset: Any, name: str, key: str) -> list:
-    columns = getattr(dataset, "column_names", None)
-    if columns is None:
-        raise ValueError(f"{key}={name!r} needs a `datasets.Dataset` with named columns, got {type(dataset).__name__}")
-    if name not in columns:
-        raise ValueError(f"{key}={name!r} is not a column of the training dataset; its columns are {columns}")
-    return dataset[name]
+    @property
+    def scores(self) -> ScoreTable:
+        """The live per-row score table (`loss`, `confidence`, `count`, ...)."""
+        return self.curriculum.scores
 
 
-def _numeric_column(dataset: Any, name: str, key: str) -> np.ndarray:
-    values = _column(dataset, name, key)
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}={name!r} should hold numbers, got {values[:3]!r}...") from None
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def _contents(dataset: Any, column: str | None) -> list[str]:
-    """One string per row identifying its content, for score sharing."""
-    columns = getattr(dataset, "column_names", None) or []
-    if column is not None:
-        return [_as_text(v) for v in _column(dataset, column, "content_column")]
-    if {"prompt", "completion"} <= set(columns):
-        return [_as_text(p) + "\n" + _as_text(c) for p, c in zip(dataset["prompt"], dataset["completion"])]
-    for name in ("text", "messages", "input_ids"):
-        if name in columns:
-            return [_as_text(v) for v in dataset[name]]
-    raise ValueError(
-        f"share_scores needs the rows' content: set content_column to one of the dataset's columns {columns}"
-    )
+def _global_batch_size(args: Any) -> int:
+    """Samples per optimizer step: per-device batch x devices per process x processes x gradient accumulation."""
+    return args.train_batch_size * args.gradient_accumulation_steps * args.world_size
 
 
 def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> CurriculumHandle:
-    """Build the score table, difficulty, sampler and callback for `dataset` under `TrainingArguments` `args`."""
-    num_rows = len(dataset)
-    groups, task_names = None, None
-    if config.group_column:
-        labels = _column(dataset, config.group_column, "group_column")
-        groups, task_names = encode_groups(labels), [str(name) for name in dict.fromkeys(labels)]
-    prior = _numeric_column(dataset, config.prior_column, "prior_column") if config.prior_column else None
-    reference = _numeric_column(dataset, config.reference_column, "reference_column") if config.reference_column else None
-    scores = ScoreTable(num_rows, ema=config.ema)
-    sharing, row_weights = None, None
-    if config.share_scores != "none":
-        texts = _contents(dataset, config.content_column)
-        sharing = build_sharing(
-            texts, near_duplicates=config.share_scores == "near_duplicates", threshold=config.near_duplicate_threshold
-        )
-        copies = np.bincount(sharing.canonical, minlength=num_rows)[sharing.canonical]
-        row_weights = 1.0 / copies
-    difficulty = Difficulty(config.signal, groups=groups, prior=prior, reference=reference, sharing=sharing)
-    global_batch = global_batch_size(args)
-    refresh_steps = config.refresh_every_steps
+    """Build the [`Curriculum`] of `dataset` for a Trainer with `TrainingArguments` `args` (global batch, budget from
+    `max_steps` or the epochs, seed from `data_seed` or `seed` unless the config sets one), its sampler and its
+    callback.
 
-    shares_fn = None
-    if config.task_balance:
-        num_tasks = len(task_names)
-        if config.task_min_share * num_tasks > 1.0:
-            raise ValueError(
-                f"task_min_share={config.task_min_share} times {num_tasks} tasks exceeds 1; use at most "
-                f"{1.0 / num_tasks:.4f}"
-            )
-        task_prior = None
-        if config.confidence_prior_column:
-            offline = _numeric_column(dataset, config.confidence_prior_column, "confidence_prior_column")
-            task_prior = np.bincount(groups, weights=offline, minlength=num_tasks) / np.bincount(groups, minlength=num_tasks)
+    Example:
 
-        def shares_fn() -> np.ndarray:
-            return task_shares(
-                scores.confidence, groups, num_tasks, config.task_gamma, config.task_min_share, task_prior
-            )
-
-    buffer, policy = None, None
-    if config.replay_share > 0:
-        buffer = ReplayBuffer(config.replay_buffer_size)
-        if config.replay_value == "near_target":
-            value_fn = lambda rows: difficulty.values(scores, rows)  # noqa: E731
-        else:
-            value_fn = lambda rows: scores.signal(config.replay_value, rows)  # noqa: E731
-        policy = ReplayPolicy(
-            buffer, value_fn, groups, config.replay_threshold, config.replay_value == "near_target", refresh_steps
-        )
-
-    progress_fn = None
-    if config.budget_unit == "unique_rows":
-        unique_budget = config.budget_samples or num_rows
-
-        def progress_fn(position: int) -> float:
-            return min(1.0, scores.num_seen / unique_budget)
-
-    seed = config.seed if config.seed is not None else (args.data_seed if args.data_seed is not None else args.seed)
-    sampler = CurriculumSampler(
-        num_rows,
-        difficulty_fn=lambda: difficulty(scores),
-        schedule=config.schedule_fn(),
-        num_samples=config.samples_per_epoch,
-        multiple_of=global_batch,
-        budget=config.budget_samples,
-        refresh_every=refresh_steps * global_batch,
-        kernel=config.kernel,
-        width=config.width,
-        uniform_mix=config.uniform_mix,
-        seed=seed,
-        groups=groups if shares_fn is not None else None,
-        shares_fn=shares_fn,
-        replay=buffer,
-        replay_share=config.replay_share,
-        progress_fn=progress_fn,
-        row_weights=row_weights,
+    ```python
+    >>> handle = build_curriculum(CurriculumConfig(group_column="task"), train_dataset, args)  # doctest: +SKIP
+    >>> trainer = MyCurriculumTrainer(..., callbacks=[handle.callback])  # doctest: +SKIP
+    ```
+    """
+    curriculum = Curriculum.from_dataset(
+        config, dataset, global_batch=_global_batch_size(args), max_steps=args.max_steps, epochs=args.num_train_epochs
     )
-    callback = CurriculumCallback(scores, sampler, replay=policy, task_names=task_names)
-    return CurriculumHandle(config, scores, sampler, callback)
+    seed = config.seed if config.seed is not None else (args.data_seed if args.data_seed is not None else args.seed)
+    sampler = CurriculumSampler(curriculum, seed=seed)
+    return CurriculumHandle(curriculum, sampler, CurriculumCallback(curriculum, sampler))
 
 
 def _is_trl_sft(trainer: Any) -> bool:
@@ -189,7 +95,7 @@ def check_supported(trainer: Any) -> None:
             f"train_sampling_strategy={strategy!r} chooses its own order of rows, which the curriculum replaces; "
             "leave it at 'random' (the default)"
         )
-    if not _is_trl_sft(trainer) and not getattr(trainer, "_loss_shifts_labels", False):
+    if not _is_trl_sft(trainer) and not compat.loss_shifts_labels(trainer):
         raise ValueError(
             f"the curriculum supports causal language models; {type(trainer.model).__name__} does not use a "
             "causal-LM loss (labels shifted by one)"
@@ -204,7 +110,7 @@ def _check_labels(trainer: Any) -> None:
     features = [dataset[i] for i in range(min(2, len(dataset)))]
     if not all(isinstance(f, dict) for f in features):
         raise ValueError(f"the curriculum needs dataset rows that are dicts, got {type(features[0]).__name__}")
-    collate = trainer._get_collator_with_removed_columns(trainer.data_collator, description="training")
+    collate = compat.training_collator(trainer)
     try:
         batch = collate(features)
     except Exception as err:
@@ -240,8 +146,8 @@ class CurriculumTrainerMixin:
     class CurriculumSFTTrainer(CurriculumTrainerMixin, SFTTrainer):
         pass
 
-    parts = build_curriculum(CurriculumConfig(group_column="task"), train_dataset, args)
-    trainer = CurriculumSFTTrainer(model=model, args=args, train_dataset=train_dataset, callbacks=[parts.callback])
+    handle = build_curriculum(CurriculumConfig(group_column="task"), train_dataset, args)
+    trainer = CurriculumSFTTrainer(model=model, args=args, train_dataset=train_dataset, callbacks=[handle.callback])
     trainer.train()
     ```
     """
@@ -263,9 +169,7 @@ class CurriculumTrainerMixin:
         check_supported(self)
         if not isinstance(self.data_collator, IndexCollator):
             self.data_collator = IndexCollator(self.data_collator)
-        self._set_signature_columns_if_needed()
-        if INDEX_KEY not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, INDEX_KEY]
+        compat.add_signature_column(self, INDEX_KEY)
         self.model.register_forward_pre_hook(capture.pre_forward, with_kwargs=True)
         if _is_trl_sft(self):
             # TRL's fused LM head returns `log_probs` and `label_mask`: read them in a forward hook.
@@ -289,37 +193,25 @@ class CurriculumTrainerMixin:
         dataset = self.train_dataset
         if isinstance(dataset, datasets.Dataset):
             # Drop unused (often long text) columns before rows are fetched, as the Trainer does for its own path.
-            dataset = self._remove_unused_columns(dataset, description="Training")
-        return self._get_dataloader(
-            dataset=IndexedDataset(dataset),
-            description="Training",
-            batch_size=self._train_batch_size,
-            sampler_fn=self._get_train_sampler,
-            is_training=True,
-        )
+            dataset = compat.remove_unused_columns(self, dataset)
+        return compat.train_dataloader(self, IndexedDataset(dataset), self._get_train_sampler)
 
     def _get_train_sampler(self, train_dataset: Any = None) -> CurriculumSampler:
         sampler = self.curriculum_callback.sampler
+        curriculum = sampler.curriculum
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if sampler.num_rows != len(dataset):
+        if curriculum.num_rows != len(dataset):
             raise ValueError(
-                f"the curriculum sampler draws from {sampler.num_rows} rows but the training dataset has "
+                f"the curriculum draws from {curriculum.num_rows} rows but the training dataset has "
                 f"{len(dataset)}; build the curriculum from the Trainer's own `train_dataset`"
             )
-        global_batch = self._train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
-        if len(sampler) % global_batch:
+        global_batch = _global_batch_size(self.args)
+        if curriculum.global_batch != global_batch:
             raise ValueError(
-                f"the sampler's length {len(sampler)} is not a multiple of the global batch {global_batch} "
-                "(per-device batch x processes x gradient accumulation): accelerate would wrap around and repeat "
-                f"rows. Build it with multiple_of={global_batch}."
+                f"the curriculum was built for a global batch of {curriculum.global_batch} but the Trainer's is "
+                f"{global_batch} (per-device batch x processes x gradient accumulation): accelerate would split its "
+                "stream unevenly. Build it with `build_curriculum(config, train_dataset, trainer.args)`."
             )
-        sampler.multiple_of = global_batch
-        if sampler.budget is None:
-            if self.args.max_steps > 0:
-                sampler.budget = self.args.max_steps * global_batch
-            else:
-                steps = math.ceil(self.args.num_train_epochs * len(sampler) / global_batch)
-                sampler.budget = steps * global_batch
         return sampler
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
@@ -337,7 +229,7 @@ class CurriculumTrainerMixin:
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:
-            logs.update(self.curriculum_callback.metrics())
+            logs.update(self.curriculum_callback.curriculum.metrics())
         super().log(logs, *args, **kwargs)
 
 
@@ -368,7 +260,8 @@ def attach(trainer: Trainer, config: CurriculumConfig | None = None) -> Curricul
             The curriculum's settings; defaults to `CurriculumConfig()`.
 
     Returns:
-        [`CurriculumHandle`]: `scores` (the live [`ScoreTable`]), `sampler`, `callback` and `config`.
+        [`CurriculumHandle`]: `curriculum` (the live [`Curriculum`]), `scores` (its [`ScoreTable`]), `sampler`,
+        `callback` and `config`.
 
     Example:
 

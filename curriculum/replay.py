@@ -9,7 +9,7 @@ import numpy as np
 
 from .difficulty import sort_within_groups
 
-__all__ = ["RankSnapshot", "ReplayBuffer", "ReplayPolicy"]
+__all__: list[str] = []
 
 
 class ReplayBuffer:
@@ -115,61 +115,78 @@ class RankSnapshot:
 
 class ReplayPolicy:
     r"""
-    Decides which trained rows enter the [`ReplayBuffer`], from the rows gathered at each optimizer step.
+    Owns the [`ReplayBuffer`] and decides which trained rows enter it.
 
     A row is admitted when the quantile of its value within its group, against a snapshot of all rows' values
-    taken every `refresh_steps` steps, is >= `threshold`; with `value="near_target"` when its difficulty quantile is
-    within `threshold` of the schedule's target. O(batch log N) per step, O(N log N) per snapshot.
+    taken every `refresh_steps` optimizer steps, is >= `threshold`; with `near_target` when that quantile is within
+    `threshold` of the schedule's target. O(batch log N) per step, O(N log N) per snapshot.
 
     Args:
-        buffer ([`ReplayBuffer`]): the buffer to fill.
-        value_fn (`Callable[[np.ndarray | None], np.ndarray]`): per-row value of the given rows (all when None),
-            NaN for rows never trained on.
+        capacity (`int`): most rows held by the buffer.
         groups (`np.ndarray` or `None`): group code per row; quantiles are taken within groups.
         threshold (`float`): admission threshold.
         near_target (`bool`): admit by distance to the target instead of by quantile.
         refresh_steps (`int`): steps between two snapshots.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from curriculum.replay import ReplayPolicy
+    >>> policy = ReplayPolicy(4, groups=None, threshold=0.5)
+    >>> policy.snapshot(np.array([1.0, 2.0, 3.0, 4.0]))
+    >>> policy.admit(np.array([0, 3]), np.array([1.0, 4.0]), target=0.5)
+    >>> policy.rows().tolist()
+    [3]
+    ```
     """
 
     def __init__(
         self,
-        buffer: ReplayBuffer,
-        value_fn,
+        capacity: int,
         groups: np.ndarray | None,
         threshold: float,
         near_target: bool = False,
         refresh_steps: int = 1,
     ) -> None:
-        self.buffer = buffer
-        self.value_fn = value_fn
+        self.buffer = ReplayBuffer(capacity)
         self.groups = groups
         self.threshold = threshold
         self.near_target = near_target
         self.refresh_steps = max(1, refresh_steps)
         self._snapshot: RankSnapshot | None = None
+        self._snapshot_values: np.ndarray | None = None
 
-    def observe(self, rows: np.ndarray, step: int, target: float) -> None:
-        """Admit the valuable ones among the rows just trained on (in order)."""
-        if rows.size == 0:
-            return
-        if self._snapshot is None or step % self.refresh_steps == 0:
-            self._take_snapshot(self.value_fn(None))
-        rank = self._snapshot.rank(rows, self.value_fn(rows))
-        keep = np.abs(rank - target) <= self.threshold if self.near_target else rank >= self.threshold
-        self.buffer.admit(rows[keep])
+    def __len__(self) -> int:
+        return len(self.buffer)
 
-    def _take_snapshot(self, values: np.ndarray) -> None:
+    def rows(self) -> np.ndarray:
+        """The rows held, oldest first."""
+        return self.buffer.rows()
+
+    def due(self, step: int) -> bool:
+        """Whether a new snapshot of the values should be taken before admitting the rows of `step`."""
+        return self._snapshot is None or step % self.refresh_steps == 0
+
+    def snapshot(self, values: np.ndarray) -> None:
+        """Take the snapshot that ranks later observations: every row's value (NaN = never trained on)."""
         self._snapshot_values = np.asarray(values, dtype=np.float32).copy()
         self._snapshot = RankSnapshot(self._snapshot_values, self.groups)
 
+    def admit(self, rows: np.ndarray, values: np.ndarray, target: float) -> None:
+        """Admit the valuable ones among `rows` (just trained on, in order), whose values are `values`."""
+        rank = self._snapshot.rank(rows, values)
+        keep = np.abs(rank - target) <= self.threshold if self.near_target else rank >= self.threshold
+        self.buffer.admit(rows[keep])
+
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {"buffer": self.buffer.rows()}
-        if self._snapshot is not None:
+        if self._snapshot_values is not None:
             state["snapshot"] = self._snapshot_values
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.buffer.load_state_dict({"rows": state["buffer"]})
-        self._snapshot = None
+        self._snapshot = self._snapshot_values = None
         if "snapshot" in state:
-            self._take_snapshot(state["snapshot"])
+            self.snapshot(state["snapshot"])

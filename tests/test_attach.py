@@ -9,7 +9,7 @@ from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
 from conftest import make_trainer
-from curriculum import CurriculumConfig, CurriculumTrainerMixin, attach, build_curriculum
+from curriculum import Curriculum, CurriculumConfig, CurriculumTrainerMixin, attach, build_curriculum
 from curriculum.data import IndexCollator
 from curriculum.toy import make_graded_dataset, make_tiny_model, tokenize_for_causal_lm
 
@@ -143,13 +143,15 @@ def test_mixin_route_without_attach(tmp_path, tokenizer, tokenized):
     )
 
 
-def test_sampler_length_not_multiple_of_global_batch(tmp_path, tokenizer, tokenized):
+def test_curriculum_built_for_another_global_batch_is_a_clear_error(tmp_path, tokenizer, tokenized):
+    from curriculum.callbacks import CurriculumCallback
     from curriculum.samplers import CurriculumSampler
 
     trainer, handle = make_trainer("trainer", tokenized, tokenizer, str(tmp_path))
-    handle.callback.sampler = CurriculumSampler(len(tokenized), lambda: np.zeros(len(tokenized)), lambda p: 0.5,
-                                                num_samples=30)
-    with pytest.raises(ValueError, match=r"length 30 is not a multiple of the global batch 8 .* multiple_of=8"):
+    other = Curriculum.from_dataset(CurriculumConfig(), tokenized, global_batch=4)
+    trainer.callback_handler.remove_callback(handle.callback)
+    trainer.add_callback(CurriculumCallback(other, CurriculumSampler(other)))
+    with pytest.raises(ValueError, match=r"built for a global batch of 4 but the Trainer.s is 8 .* Build it with .build_curriculum"):
         trainer.get_train_dataloader()
 
 

@@ -9,8 +9,9 @@ import pytest
 
 import curriculum.checkpoint as checkpoint
 from curriculum.checkpoint import STATE_FILE, load_state, save_state
+from curriculum import Curriculum, CurriculumConfig
+from curriculum.callbacks import CurriculumCallback
 from curriculum.samplers import CurriculumSampler
-from curriculum.scores import ScoreTable
 
 
 def leftovers(directory) -> list[str]:
@@ -112,32 +113,32 @@ def test_saved_file_has_default_permissions(tmp_path):
     assert oct(os.stat(path).st_mode & 0o777) == oct(os.stat(reference).st_mode & 0o777) == oct(0o666 & ~umask)
 
 
-def test_score_table_and_sampler_state_survive_the_file(tmp_path):
-    # The callback stores the score table and the sampler's stream as arrays, the rest of the sampler in meta.
-    table = ScoreTable(6, ema=0.5)
-    table.update(np.array([0, 3, 3]), np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.25, 0.75]), step=2)
+def test_curriculum_and_sampler_state_survive_the_file(tmp_path):
+    # The callback stores the curriculum's arrays and the sampler's stream as arrays, the rest of the sampler in meta.
+    config = CurriculumConfig(share_scores="none", samples_per_epoch=40, refresh_every_steps=8, replay_share=0.25)
 
-    def make() -> CurriculumSampler:
-        return CurriculumSampler(6, lambda: np.linspace(0, 1, 6), lambda p: p, num_samples=40, refresh_every=8, seed=4)
+    def make() -> CurriculumCallback:
+        curriculum = Curriculum(config, 6, global_batch=1)
+        return CurriculumCallback(curriculum, CurriculumSampler(curriculum, seed=4))
 
-    expected = list(make())
-    sampler = make()
-    it = iter(sampler)
+    def observe(callback: CurriculumCallback) -> None:
+        rows, loss, conf = np.array([0, 3, 3]), np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.25, 0.75])
+        callback.curriculum.observe(rows, loss, conf, step=2)
+
+    reference = make()
+    observe(reference)
+    expected = list(reference.sampler)
+    callback = make()
+    observe(callback)
+    it = iter(callback.sampler)
     for _ in range(13):
         next(it)
-    sampler_state = sampler.state_dict()
-    arrays = {f"scores.{k}": v for k, v in table.state_dict().items()}
-    arrays["sampler.stream"] = sampler_state.pop("stream")
-    arrays["sampler.replayed"] = sampler_state.pop("replayed")
-    save_state(tmp_path / STATE_FILE, arrays, {"format": 1, "sampler": sampler_state})
+    callback.save(tmp_path)
 
-    loaded_arrays, meta = load_state(tmp_path / STATE_FILE)
-    fresh_table = ScoreTable(6, ema=0.5)
-    fresh_table.load_state_dict({k[len("scores.") :]: v for k, v in loaded_arrays.items() if k.startswith("scores.")})
-    for name, value in table.state_dict().items():
-        np.testing.assert_array_equal(getattr(fresh_table, name), value)
-    assert fresh_table.num_seen == 2
-
-    fresh_sampler = make()
-    fresh_sampler.load_state_dict({**meta["sampler"], "stream": loaded_arrays["sampler.stream"]})
-    assert list(fresh_sampler) == expected
+    fresh = make()
+    fresh.load(tmp_path)
+    for name, value in callback.curriculum.scores.state_dict().items():
+        np.testing.assert_array_equal(getattr(fresh.curriculum.scores, name), value)
+    assert fresh.curriculum.scores.num_seen == 2 and fresh.curriculum.step == 2
+    np.testing.assert_array_equal(fresh.curriculum.replay.rows(), callback.curriculum.replay.rows())
+    assert list(fresh.sampler) == expected

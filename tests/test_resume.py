@@ -88,11 +88,11 @@ def test_resume_matches_uninterrupted_run(tmp_path, tokenizer, kind, workers, co
     np.testing.assert_array_equal(resumed.sampler.drawn, full.sampler.drawn)
     np.testing.assert_array_equal(resumed.sampler.replayed, full.sampler.replayed)
     if config is not None:
-        assert full.sampler.replayed.any() and full.sampler.last_shares is not None
-        np.testing.assert_array_equal(resumed.callback.replay.buffer.rows(), full.callback.replay.buffer.rows())
+        assert full.sampler.replayed.any() and full.curriculum.last_refresh["shares"] is not None
+        np.testing.assert_array_equal(resumed.curriculum.replay.rows(), full.curriculum.replay.rows())
 
     # The schedule moved during the run, so the weights changed between refreshes.
-    assert full.sampler.last_target > 0.5
+    assert full.curriculum.last_refresh["target"] > 0.5
 
 
 def test_resume_true_uses_last_checkpoint(tmp_path, tokenizer):

@@ -13,9 +13,9 @@ from conftest import make_trainer, record_trained_rows
 from curriculum import CurriculumConfig
 from curriculum.difficulty import Difficulty, quantile_rank
 from curriculum.replay import RankSnapshot, ReplayBuffer
-from curriculum.samplers import task_shares
 from curriculum.scores import ScoreTable
 from curriculum.toy import make_graded_dataset, tokenize_for_causal_lm
+from curriculum.weights import task_shares
 
 BATCH, ACCUM = 4, 2
 GLOBAL = BATCH * ACCUM
@@ -47,14 +47,15 @@ def test_replay_share_and_replayed_rows_come_from_the_buffer_window(tmp_path, to
     sampler = handle.sampler
     # Buffer contents and rows trained so far at each block draw (one block = one step here), by block position.
     at_draw: dict[int, tuple[set[int], set[int]]] = {}
-    draw_block = sampler._draw_block
+    curriculum = handle.curriculum
+    draw = curriculum.draw
 
-    def recording_draw_block():
+    def recording_draw(position, size, rng):
         trained = set(np.concatenate(steps).tolist()) if steps else set()
-        at_draw[sampler._drawn // GLOBAL] = (set(sampler.replay.rows().tolist()), trained)
-        draw_block()
+        at_draw[position // GLOBAL] = (set(curriculum.replay.rows().tolist()), trained)
+        return draw(position, size, rng)
 
-    sampler._draw_block = recording_draw_block
+    curriculum.draw = recording_draw
     trainer.train()
 
     replayed = sampler.replayed[: 40 * GLOBAL].reshape(40, GLOBAL)
@@ -87,21 +88,23 @@ def test_task_shares_follow_inverse_confidence(tmp_path, tokenizer):
         batch_size=BATCH, grad_accum=ACCUM,
     )
     trainer.train()
-    scores, sampler = handle.scores, handle.sampler
+    scores, sampler, curriculum = handle.scores, handle.sampler, handle.curriculum
+    last_shares = curriculum.last_refresh["shares"]  # of the last block drawn
     tasks = np.asarray(raw["task"])
 
     # The live shares are (1 / c_t)^gamma normalised, floored at task_min_share, by a direct computation.
     conf = np.array([np.nanmean(scores.confidence[tasks == t]) for t in ("easy", "hard")])
     raw_share = conf**-2.0 / (conf**-2.0).sum()
     expected = 0.05 + (1 - 2 * 0.05) * raw_share
-    np.testing.assert_allclose(sampler.shares_fn(), expected, rtol=1e-6)
+    curriculum.weights(0)  # a refresh now: the shares of the live confidences
+    np.testing.assert_allclose(curriculum.last_refresh["shares"], expected, rtol=1e-6)
     assert conf[0] > conf[1] and expected[1] > 0.7
 
     # The draws of the second half follow the shares of their blocks (within sampling error).
     half = sampler.drawn[30 * GLOBAL : 60 * GLOBAL]
     hard_share = (tasks[half] == "hard").mean()
-    assert abs(hard_share - sampler.last_shares[1]) < 4 * np.sqrt(0.25 / half.size) + 0.05
-    assert trainer.state.log_history[-2]["curriculum/task_share/hard"] == pytest.approx(sampler.last_shares[1])
+    assert abs(hard_share - last_shares[1]) < 4 * np.sqrt(0.25 / half.size) + 0.05
+    assert trainer.state.log_history[-2]["curriculum/task_share/hard"] == pytest.approx(last_shares[1])
 
 
 def test_task_shares_function():
@@ -200,13 +203,13 @@ def test_duplicates_share_one_score_and_near_duplicates_inherit(tmp_path, tokeni
         batch_size=4, grad_accum=1,
     )
     # The content comes from the tokenized rows' input_ids here (prompt/completion were tokenized away).
-    sampler = handle.sampler
-    np.testing.assert_allclose(sampler.row_weights[[0, 3, 4, 5, 6, 7]], 1 / 6)
-    assert sampler.row_weights[1] == 1.0
+    curriculum = handle.curriculum
+    np.testing.assert_allclose(curriculum.row_weights[[0, 3, 4, 5, 6, 7]], 1 / 6)
+    assert curriculum.row_weights[1] == 1.0
 
     table = handle.scores
     table.update(np.array([3, 1]), np.array([2.0, 5.0]), np.array([0.3, 0.1]))
-    shared = handle.callback.sampler.difficulty_fn()
+    shared = curriculum.difficulty(table)
     # All six copies of row 0 take the score of the one trained copy (row 3): the same difficulty.
     assert len(set(shared[[0, 3, 4, 5, 6, 7]].tolist())) == 1
     # Row 8, never trained on, is a near-duplicate of row 1 and inherits its (higher) difficulty, not 0.5;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KERNELS", "normalized_entropy", "sampling_weights", "task_shares"]
+__all__: list[str] = []
 
 KERNELS = ("laplace", "gaussian")
 # Element-wise passes run block by block: a block stays in cache and the gathered per-group terms need no
@@ -33,7 +33,7 @@ def sampling_weights(
 
     ```python
     >>> import numpy as np
-    >>> from curriculum.samplers import sampling_weights
+    >>> from curriculum.weights import sampling_weights
     >>> w = sampling_weights(np.array([0.0, 0.5, 1.0]), target=1.0, width=0.1, uniform_mix=0.0)
     >>> int(w.argmax()), round(float(w.sum()), 6)
     (2, 1.0)
@@ -111,7 +111,7 @@ def task_shares(
 
     ```python
     >>> import numpy as np
-    >>> from curriculum.samplers import task_shares
+    >>> from curriculum.weights import task_shares
     >>> conf = np.array([0.8, 0.8, 0.2, 0.2])
     >>> task_shares(conf, np.array([0, 0, 1, 1]), 2, gamma=1.0).round(3).tolist()
     [0.2, 0.8]
@@ -140,21 +140,16 @@ def task_shares(
 
 
 def normalized_entropy(p: np.ndarray) -> float:
-    """Entropy of a distribution divided by log(N): 1 for uniform, near 0 when concentrated on a few rows."""
+    """Entropy of a distribution divided by log(N): 1 for uniform, near 0 when concentrated on a few rows.
+
+    Summed block by block, so no temporary of the dataset's size is made.
+    """
     n = p.size
     if n <= 1:
         return 1.0
-    nz = p if p.min() > 0 else p[p > 0]
-    return float(-_sum_of_p_log_p(nz) / np.log(n))
-
-
-def _sum_of_p_log_p(p: np.ndarray) -> float:
-    """`(p * np.log(p)).sum()`, to the last bit, block by block: NumPy sums a contiguous float64 array pairwise,
-    halving it (at a multiple of 8) down to blocks; this follows the same halving down to `_BLOCK` elements."""
-    if p.size <= _BLOCK:
-        terms = np.log(p)
-        terms *= p
-        return terms.sum()
-    half = p.size // 2
-    half -= half % 8
-    return _sum_of_p_log_p(p[:half]) + _sum_of_p_log_p(p[half:])
+    total = 0.0
+    for lo in range(0, n, _BLOCK):
+        block = p[lo : lo + _BLOCK]
+        block = block[block > 0].astype(np.float64)
+        total += float(np.dot(block, np.log(block)))
+    return -total / float(np.log(n))

@@ -1,0 +1,387 @@
+"""`Curriculum`: the single owner of the curriculum's state (scores, difficulty, schedule, sharing, tasks, replay)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import columns
+from .config import CurriculumConfig
+from .difficulty import Difficulty, encode_groups
+from .replay import ReplayPolicy
+from .scores import ScoreTable
+from .sharing import ScoreSharing, build_sharing
+from .weights import normalized_entropy, sampling_weights, task_shares
+
+__all__ = ["Curriculum"]
+
+
+class Curriculum:
+    r"""
+    The online curriculum of one training run, framework-free (NumPy only).
+
+    It owns every piece of the curriculum's state: the per-row [`ScoreTable`], the difficulty derived from it
+    (quantile ranks within groups, duplicates sharing one score), the target-difficulty schedule, the task shares,
+    the replay buffer and its admission policy, and the training position reached. Everything else asks it:
+
+    - [`observe`] folds in the per-row loss and confidence of one optimizer step (the same on every process);
+    - [`draw`] draws a block of the sample stream at a stream position from a seeded generator;
+    - [`progress`] and [`target`] give the schedule's view of a stream position;
+    - [`metrics`] gives the `curriculum/*` metrics; [`state_dict`] / [`load_state_dict`] checkpoint the state.
+
+    Stream positions count samples since the start of training over all epochs and processes; optimizer step `k`
+    has consumed the positions before [`position`]`(k) = k x global_batch`.
+
+    Build it with [`from_arrays`] (any training loop) or [`from_dataset`] (a `datasets.Dataset`); under a
+    `Trainer`, [`~curriculum.attach`] does it for you.
+
+    Args:
+        config ([`CurriculumConfig`]):
+            The settings.
+        num_rows (`int`):
+            Rows of the training dataset.
+        groups (`np.ndarray`, *optional*):
+            Integer group (task) code per row, from 0; required by `group_column` settings.
+        group_names (`list[str]`, *optional*):
+            Name of each group code, for metrics.
+        prior (`np.ndarray`, *optional*):
+            Numeric per-row prior difficulty (higher = harder) for rows not yet trained on.
+        reference (`np.ndarray`, *optional*):
+            Per-row reference loss, for `signal="rho"`.
+        sharing ([`~curriculum.sharing.ScoreSharing`], *optional*):
+            Duplicate groups (and near-duplicate graph) of the rows; required unless `share_scores="none"`.
+        confidence_prior (`np.ndarray`, *optional*):
+            Per-row offline confidence, for task balance before a task's rows are trained on.
+        global_batch (`int`, *optional*, defaults to `1`):
+            Samples per optimizer step over all processes and accumulation steps.
+        max_steps (`int`, *optional*):
+            Optimizer steps of the run; with `epochs`, sets the budget when `budget_samples` is not given.
+        epochs (`float`, *optional*, defaults to `1.0`):
+            Epochs of the run, used for the budget when `max_steps` is not given.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from curriculum import Curriculum, CurriculumConfig
+    >>> config = CurriculumConfig(group_column="task", refresh_every_steps=2)
+    >>> curriculum = Curriculum.from_arrays(config, 6, groups=["a", "a", "a", "b", "b", "b"],
+    ...                                     texts=[str(i) for i in range(6)], global_batch=4, max_steps=10)
+    >>> rows, replayed = curriculum.draw(0, 8, np.random.default_rng(0))
+    >>> curriculum.observe(rows[:4], loss=np.ones(4), confidence=np.full(4, 0.5), step=1)
+    >>> curriculum.progress(curriculum.position(5)), curriculum.epoch_length
+    (0.5, 8)
+    ```
+    """
+
+    def __init__(
+        self,
+        config: CurriculumConfig,
+        num_rows: int,
+        *,
+        groups: np.ndarray | None = None,
+        group_names: Sequence[str] | None = None,
+        prior: np.ndarray | None = None,
+        reference: np.ndarray | None = None,
+        sharing: ScoreSharing | None = None,
+        confidence_prior: np.ndarray | None = None,
+        global_batch: int = 1,
+        max_steps: int | None = None,
+        epochs: float = 1.0,
+    ) -> None:
+        if not isinstance(global_batch, int) or isinstance(global_batch, bool) or global_batch <= 0:
+            raise ValueError(f"global_batch should be a positive integer value, but got global_batch={global_batch!r}")
+        self.config = config
+        self.scores = ScoreTable(num_rows, ema=config.ema)
+        _require(config.group_column, groups, "groups", "group_column")
+        _require(config.prior_column, prior, "prior", "prior_column")
+        _require(config.reference_column, reference, "reference", "reference_column")
+        _require(config.confidence_prior_column, confidence_prior, "confidence_prior", "confidence_prior_column")
+        if config.share_scores != "none" and sharing is None:
+            raise ValueError(
+                f"share_scores={config.share_scores!r} needs the rows' content (texts=... in from_arrays); pass it, "
+                "or set share_scores='none'"
+            )
+        self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
+        self.group_names = None if group_names is None else [str(name) for name in group_names]
+        self.difficulty = Difficulty(config.signal, groups=self.groups, prior=prior, reference=reference, sharing=sharing)
+        self.row_weights = None
+        if sharing is not None:
+            self.row_weights = 1.0 / np.bincount(sharing.canonical, minlength=num_rows)[sharing.canonical]
+
+        self.global_batch = global_batch
+        self.block_size = config.refresh_every_steps * global_batch
+        self.epoch_length = math.ceil((config.samples_per_epoch or num_rows) / global_batch) * global_batch
+        self.budget = _budget(config, num_rows, self.epoch_length, global_batch, max_steps, epochs)
+        self.schedule = config.schedule_fn()
+
+        self.num_groups = 0 if self.groups is None else int(self.groups.max()) + 1
+        self.task_prior = None
+        if config.task_balance:
+            if config.task_min_share * self.num_groups > 1.0:
+                raise ValueError(
+                    f"task_min_share={config.task_min_share} times {self.num_groups} tasks exceeds 1; use at most "
+                    f"{1.0 / self.num_groups:.4f}"
+                )
+            if confidence_prior is not None:
+                counts = np.bincount(self.groups, minlength=self.num_groups)
+                offline = np.asarray(confidence_prior, dtype=np.float64)
+                self.task_prior = np.bincount(self.groups, weights=offline, minlength=self.num_groups) / counts
+
+        self.replay = None
+        if config.replay_share > 0:
+            self.replay = ReplayPolicy(
+                config.replay_buffer_size,
+                self.groups,
+                config.replay_threshold,
+                near_target=config.replay_value == "near_target",
+                refresh_steps=config.refresh_every_steps,
+            )
+        self.step = 0
+        self._last: dict[str, Any] = {}
+        self._window = _Window()
+
+    # ------------------------------------------------------------------ builders
+
+    @classmethod
+    def from_arrays(
+        cls,
+        config: CurriculumConfig,
+        num_rows: int,
+        *,
+        groups: Sequence | None = None,
+        prior: Sequence[float] | None = None,
+        reference: Sequence[float] | None = None,
+        texts: Sequence[str] | None = None,
+        confidence_prior: Sequence[float] | None = None,
+        global_batch: int = 1,
+        max_steps: int | None = None,
+        epochs: float = 1.0,
+    ) -> "Curriculum":
+        """Build from per-row arrays: `groups` are any hashable labels (coded by first appearance), `texts` the
+        rows' contents for score sharing. The other arguments are those of the constructor."""
+        group_codes = group_names = None
+        if groups is not None:
+            group_codes = encode_groups(groups)
+            group_names = [str(name) for name in dict.fromkeys(groups)]
+        sharing = None
+        if config.share_scores != "none" and texts is not None:
+            sharing = build_sharing(
+                texts, near_duplicates=config.share_scores == "near_duplicates", threshold=config.near_duplicate_threshold
+            )
+        return cls(
+            config,
+            num_rows,
+            groups=group_codes,
+            group_names=group_names,
+            prior=None if prior is None else np.asarray(prior, dtype=np.float64),
+            reference=None if reference is None else np.asarray(reference, dtype=np.float64),
+            sharing=sharing,
+            confidence_prior=None if confidence_prior is None else np.asarray(confidence_prior, dtype=np.float64),
+            global_batch=global_batch,
+            max_steps=max_steps,
+            epochs=epochs,
+        )
+
+    @classmethod
+    def from_dataset(cls, config: CurriculumConfig, dataset: Any, **kwargs: Any) -> "Curriculum":
+        """Build from a dataset with named columns (a `datasets.Dataset`), reading the columns that `config` names;
+        `kwargs` are `global_batch`, `max_steps` and `epochs`."""
+
+        def numeric(key: str) -> np.ndarray | None:
+            name = getattr(config, key)
+            return None if name is None else columns.numeric_column(dataset, name, key)
+
+        return cls.from_arrays(
+            config,
+            len(dataset),
+            groups=None if config.group_column is None else columns.column(dataset, config.group_column, "group_column"),
+            prior=numeric("prior_column"),
+            reference=numeric("reference_column"),
+            texts=None if config.share_scores == "none" else columns.contents(dataset, config.content_column),
+            confidence_prior=numeric("confidence_prior_column"),
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ positions and schedule
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.scores)
+
+    def position(self, step: int) -> int:
+        """Stream position reached after optimizer step `step` (samples consumed since the start of training)."""
+        return step * self.global_batch
+
+    def progress(self, position: int) -> float:
+        """Progress in [0, 1] at a stream position: samples consumed / budget, or with `budget_unit="unique_rows"`
+        distinct rows trained on / budget (then independent of `position`)."""
+        if self.config.budget_unit == "unique_rows":
+            return min(1.0, self.scores.num_seen / self.budget)
+        return min(1.0, position / self.budget)
+
+    def target(self, position: int) -> float:
+        """Target difficulty quantile at a stream position."""
+        return float(self.schedule(self.progress(position)))
+
+    # ------------------------------------------------------------------ sampling
+
+    def weights(self, position: int) -> np.ndarray:
+        """Probability of drawing each row in the block that starts at stream `position`."""
+        difficulty = self.difficulty(self.scores)
+        target = self.target(position)
+        shares = None
+        if self.config.task_balance:
+            c = self.config
+            shares = task_shares(
+                self.scores.confidence, self.groups, self.num_groups, c.task_gamma, c.task_min_share, self.task_prior
+            )
+        probs = sampling_weights(
+            difficulty,
+            target,
+            self.config.kernel,
+            self.config.width,
+            self.config.uniform_mix,
+            self.groups if shares is not None else None,
+            shares,
+            self.row_weights,
+        )
+        self._last = {"difficulty": difficulty, "target": target, "entropy": normalized_entropy(probs), "shares": shares}
+        return probs
+
+    def draw(self, position: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draw `size` rows (with replacement) of the stream block starting at `position`, which must start a global
+        batch. Returns the rows and whether each came from the replay buffer: round(replay_share x global_batch)
+        random slots of every global batch do, once the buffer holds a row."""
+        cdf = np.cumsum(self.weights(position))
+        cdf /= cdf[-1]
+        rows = np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), self.num_rows - 1)
+        replayed = np.zeros(size, dtype=bool)
+        per_batch = round(self.config.replay_share * self.global_batch)
+        if self.replay is not None and per_batch and len(self.replay):
+            for start in range(0, size, self.global_batch):
+                chosen = rng.choice(self.global_batch, size=per_batch, replace=False)
+                replayed[start + chosen[chosen < size - start]] = True
+            buffer = self.replay.rows()
+            rows[replayed] = buffer[rng.integers(0, buffer.size, int(replayed.sum()))]
+        return rows, replayed
+
+    # ------------------------------------------------------------------ observations
+
+    def observe(
+        self,
+        rows: np.ndarray,
+        loss: np.ndarray,
+        confidence: np.ndarray,
+        step: int,
+        replayed: np.ndarray | None = None,
+    ) -> None:
+        """Fold in the observations of optimizer step `step`, in order (the same arrays on every process).
+
+        Args:
+            rows (`np.ndarray`): row indices trained on.
+            loss (`np.ndarray`), confidence (`np.ndarray`): their mean token NLL and target-token probability.
+            step (`int`): the optimizer step (1 for the first).
+            replayed (`np.ndarray`, *optional*): for metrics, whether each position the step consumed was a replay.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        difficulty = self._last.get("difficulty")
+        if difficulty is not None and rows.size:
+            self._window.difficulty_sum += float(difficulty[rows].sum())
+            self._window.difficulty_rows += int(rows.size)
+        self.scores.update(rows, loss, confidence, step=step)
+        self.step = step
+        if self.replay is not None and rows.size:
+            if self.replay.due(step):
+                self.replay.snapshot(self._replay_values(None))
+            self.replay.admit(rows, self._replay_values(rows), self.target(self.position(step)))
+        if replayed is not None:
+            self._window.replayed += int(np.count_nonzero(replayed))
+            self._window.consumed += len(replayed)
+
+    def _replay_values(self, rows: np.ndarray | None) -> np.ndarray:
+        if self.config.replay_value == "near_target":
+            return self.difficulty.values(self.scores, rows)
+        return self.scores.signal(self.config.replay_value, rows)
+
+    # ------------------------------------------------------------------ metrics
+
+    def metrics(self) -> dict[str, float]:
+        """The `curriculum/*` metrics: means over the steps since the previous call, and the current state."""
+        progress = self.progress(self.position(self.step))
+        out = {
+            "curriculum/progress": round(progress, 6),
+            "curriculum/target": float(self.schedule(progress)),
+            "curriculum/coverage": self.scores.coverage,
+            "curriculum/unique_rows": self.scores.num_seen,
+        }
+        if "entropy" in self._last:
+            out["curriculum/entropy"] = self._last["entropy"]
+        window = self._window
+        if window.difficulty_rows:
+            out["curriculum/sampled_difficulty"] = window.difficulty_sum / window.difficulty_rows
+        if self.replay is not None:
+            out["curriculum/replay_share"] = window.replayed / window.consumed if window.consumed else 0.0
+            out["curriculum/replay_buffer"] = len(self.replay)
+        if self._last.get("shares") is not None and self.group_names is not None:
+            for name, share in zip(self.group_names, self._last["shares"]):
+                out[f"curriculum/task_share/{name}"] = float(share)
+        self._window = _Window()
+        return out
+
+    @property
+    def last_refresh(self) -> dict[str, Any]:
+        """What the latest [`weights`] call used: `difficulty` per row, `target`, `entropy` and task `shares`."""
+        return dict(self._last)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The state as NumPy arrays: the score table, the replay buffer and snapshot, and the step reached."""
+        state = {f"scores.{k}": v for k, v in self.scores.state_dict().items()}
+        if self.replay is not None:
+            state.update({f"replay.{k}": v for k, v in self.replay.state_dict().items()})
+        state["step"] = np.array(self.step, dtype=np.int64)
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+        if self.replay is not None and "replay.buffer" not in state:
+            raise ValueError("the checkpoint was saved without replay; resume with replay_share=0")
+        self.scores.load_state_dict(part("scores."))
+        if self.replay is not None:
+            self.replay.load_state_dict(part("replay."))
+        self.step = int(state["step"])
+
+
+class _Window:
+    """Sums behind the window-mean metrics, reset by each `metrics()` call."""
+
+    def __init__(self) -> None:
+        self.difficulty_sum = 0.0
+        self.difficulty_rows = 0
+        self.replayed = 0
+        self.consumed = 0
+
+
+def _require(column: str | None, values: Any, argument: str, key: str) -> None:
+    if column is not None and values is None:
+        raise ValueError(f"{key}={column!r} needs the per-row values: pass {argument}=... (from_dataset reads the column)")
+
+
+def _budget(
+    config: CurriculumConfig, num_rows: int, epoch_length: int, global_batch: int, max_steps: int | None, epochs: float
+) -> int:
+    """Samples (or, with `budget_unit="unique_rows"`, distinct rows) that make progress 1."""
+    if config.budget_samples is not None:
+        return config.budget_samples
+    if config.budget_unit == "unique_rows":
+        return num_rows
+    if max_steps is not None and max_steps > 0:
+        return max_steps * global_batch
+    return math.ceil(epochs * epoch_length / global_batch) * global_batch
