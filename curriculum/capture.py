@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .distributed import gather_rows
 
-__all__ = ["IGNORE_INDEX", "LossCapture", "row_statistics", "token_rows"]
+__all__: list[str] = []
 
 IGNORE_INDEX = -100
 

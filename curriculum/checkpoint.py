@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STATE_FILE", "load_state", "save_state"]
+__all__: list[str] = []
 
 STATE_FILE = "curriculum_state.npz"
 

@@ -13,7 +13,7 @@ import yaml
 
 from .schedules import SCHEDULES, make_schedule
 
-__all__ = ["CurriculumConfig", "ConfigError", "schema_markdown"]
+__all__ = ["ConfigError", "CurriculumConfig"]
 
 
 class ConfigError(ValueError):

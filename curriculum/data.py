@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["INDEX_KEY", "IndexCollator", "IndexedDataset"]
+__all__: list[str] = []
 
 INDEX_KEY = "sample_index"
 

@@ -6,16 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from functools import partial
 
-__all__ = [
-    "SCHEDULES",
-    "constant",
-    "cosine",
-    "exponential",
-    "linear",
-    "make_schedule",
-    "root",
-    "step",
-]
+__all__ = ["SCHEDULES"]
 
 
 def _clip(p: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ScoreTable", "SIGNALS"]
+__all__ = ["ScoreTable"]
 
 SIGNALS = ("loss", "confidence", "learnability")
 

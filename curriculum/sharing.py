@@ -10,15 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = [
-    "Neighbors",
-    "ScoreSharing",
-    "build_sharing",
-    "duplicate_groups",
-    "minhash_signatures",
-    "near_duplicate_neighbors",
-    "normalize_text",
-]
+__all__: list[str] = []
 
 _SPACES = re.compile(r"\s+")
 _U64 = np.uint64
@@ -456,18 +448,11 @@ class ScoreSharing:
 
 
 def build_sharing(
-    texts: Sequence[str],
-    near_duplicates: bool = False,
-    threshold: float = 0.8,
-    num_perm: int = 64,
-    bands: int = 16,
-    max_neighbors: int = 8,
-    shingle: int = 5,
-    seed: int = 0,
-    hops: int = 1,
+    texts: Sequence[str], near_duplicates: bool = False, threshold: float = 0.8, hops: int = 1, **minhash: int
 ) -> ScoreSharing:
     """[`ScoreSharing`] for a dataset's texts: exact-duplicate groups, plus the near-duplicate graph of
-    [`near_duplicate_neighbors`] (similarities as weights) when `near_duplicates` is true.
+    [`near_duplicate_neighbors`] (similarities as weights) when `near_duplicates` is true; `minhash` are that
+    function's `num_perm`, `bands`, `seed`, `max_neighbors` and `shingle`.
 
     Example:
 
@@ -483,6 +468,12 @@ def build_sharing(
     canonical = _first_occurrence(keys)
     neighbors = None
     if near_duplicates:
-        _check_neighbor_args(threshold, num_perm, shingle, bands, max_neighbors, seed)
-        neighbors = _neighbors(keys, canonical, threshold, num_perm, shingle, bands, seed, max_neighbors)
+        p = {"num_perm": 64, "bands": 16, "seed": 0, "max_neighbors": 8, "shingle": 5}
+        if set(minhash) - set(p):
+            raise TypeError(f"build_sharing() got unknown MinHash arguments {sorted(set(minhash) - set(p))}; use {list(p)}")
+        p.update(minhash)
+        _check_neighbor_args(threshold, p["num_perm"], p["shingle"], p["bands"], p["max_neighbors"], p["seed"])
+        neighbors = _neighbors(
+            keys, canonical, threshold, p["num_perm"], p["shingle"], p["bands"], p["seed"], p["max_neighbors"]
+        )
     return ScoreSharing(canonical, neighbors, hops=hops)

@@ -18,7 +18,6 @@ import torch  # noqa: E402
 
 from curriculum import CurriculumConfig, attach  # noqa: E402
 from curriculum.callbacks import StreamRecorder  # noqa: E402
-from curriculum.integration import global_batch_size  # noqa: E402
 from curriculum.toy import make_tiny_model, make_tokenizer  # noqa: E402
 
 from .evaluate import completion_loss, exact_match  # noqa: E402
@@ -292,7 +291,7 @@ def run_one(bench: Bench, strategy: Strategy, budget: int) -> dict[str, Any]:
     if strategy.curriculum is not None:
         settings = {"refresh_every_steps": size.refresh_every_steps, **ONLINE_BASE, **strategy.curriculum}
         handle = attach(trainer, CurriculumConfig.from_dict(settings))
-        recorder = StreamRecorder(handle.sampler, global_batch_size(trainer.args))
+        recorder = StreamRecorder(handle.sampler)
         trainer.add_callback(recorder)
     trainer.train()
     train_seconds = time.perf_counter() - started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import statistics
 import sys
@@ -10,20 +11,17 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import TrainerState
 
-from curriculum import CurriculumConfig
+import curriculum.core as core
+from curriculum import Curriculum, CurriculumConfig
 from curriculum.callbacks import CurriculumCallback
-from curriculum.difficulty import Difficulty
-from curriculum.replay import ReplayBuffer, ReplayPolicy
-from curriculum.samplers import CurriculumSampler, task_shares
-from curriculum.samplers import curriculum_sampler as sampler_module
-from curriculum.scores import ScoreTable
+from curriculum.samplers import CurriculumSampler
 
 __all__ = ["Parts", "Variant", "build", "main", "measure", "parse_rows", "set_state"]
 
@@ -44,72 +42,36 @@ class Variant:
             group_column="task" if self.groups else None,
             task_balance=bool(self.groups),
             replay_share=self.replay_share,
+            share_scores="none",  # duplicate hashing needs the rows' texts, which this benchmark does not build
         )
 
 
 @dataclass
 class Parts:
-    """The live objects of one curriculum, wired as `curriculum.integration.build_curriculum` wires them."""
+    """The live objects of one curriculum, built through the public API as `curriculum.build_curriculum` does."""
 
-    config: CurriculumConfig
-    scores: ScoreTable
-    difficulty: Difficulty
+    curriculum: Curriculum
     sampler: CurriculumSampler
     callback: CurriculumCallback
-    policy: ReplayPolicy | None
-    global_batch: int
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def global_batch(self) -> int:
+        return self.curriculum.global_batch
 
 
 def build(num_rows: int, variant: Variant, global_batch: int, seed: int = 0) -> Parts:
-    """The score table, difficulty, sampler, replay policy and callback for `num_rows` rows (group codes drawn at
-    random), as `build_curriculum` builds them from a dataset with a `task` column and `TrainingArguments`.
+    """The curriculum, sampler and callback for `num_rows` rows, with random group codes for the grouped variant.
 
-    The dataset itself is never built: its group column would be 100M Python strings.
+    The dataset itself is never built (its group column would be 100M Python strings): the curriculum is built from
+    integer group codes, with the budget set to one pass over the rows.
     """
-    config = variant.config()
+    config = dataclasses.replace(variant.config(), budget_samples=num_rows)
     rng = np.random.default_rng(seed)
-    groups = rng.integers(0, variant.groups, num_rows) if variant.groups else None  # int64, as encode_groups
-    scores = ScoreTable(num_rows, ema=config.ema)
-    difficulty = Difficulty(config.signal, groups=groups)
-    refresh_steps = config.refresh_every_steps
-
-    shares_fn = None
-    if config.task_balance:
-
-        def shares_fn() -> np.ndarray:
-            return task_shares(scores.confidence, groups, variant.groups, config.task_gamma, config.task_min_share)
-
-    buffer, policy = None, None
-    if config.replay_share > 0:
-        buffer = ReplayBuffer(config.replay_buffer_size)
-        policy = ReplayPolicy(
-            buffer,
-            lambda rows: scores.signal(config.replay_value, rows),
-            groups,
-            config.replay_threshold,
-            config.replay_value == "near_target",
-            refresh_steps,
-        )
-    sampler = CurriculumSampler(
-        num_rows,
-        difficulty_fn=lambda: difficulty(scores),
-        schedule=config.schedule_fn(),
-        num_samples=config.samples_per_epoch,
-        multiple_of=global_batch,
-        budget=num_rows,
-        refresh_every=refresh_steps * global_batch,
-        kernel=config.kernel,
-        width=config.width,
-        uniform_mix=config.uniform_mix,
-        seed=seed,
-        groups=groups if shares_fn is not None else None,
-        shares_fn=shares_fn,
-        replay=buffer,
-        replay_share=config.replay_share,
-    )
-    callback = CurriculumCallback(scores, sampler, replay=policy, task_names=[f"t{i}" for i in range(variant.groups)])
-    return Parts(config, scores, difficulty, sampler, callback, policy, global_batch)
+    groups = rng.integers(0, variant.groups, num_rows) if variant.groups else None
+    names = [f"t{i}" for i in range(variant.groups)] if variant.groups else None
+    curriculum = Curriculum(config, num_rows, groups=groups, group_names=names, global_batch=global_batch)
+    sampler = CurriculumSampler(curriculum, seed=seed)
+    return Parts(curriculum, sampler, CurriculumCallback(curriculum, sampler))
 
 
 def set_state(scores: ScoreTable, seen: float, seed: int = 1) -> None:
@@ -151,37 +113,38 @@ class Stopwatch:
 
 
 @contextmanager
-def timed_refresh_parts(parts: Parts, watch: Stopwatch) -> Iterator[None]:
-    """Time the parts of `CurriculumSampler._draw_block` from inside the real call: the difficulty and shares
-    functions, and the module-level `sampling_weights` and `normalized_entropy` it calls."""
-    sampler = parts.sampler
-    module = sampler_module
-    saved = sampler.difficulty_fn, sampler.shares_fn, module.sampling_weights, module.normalized_entropy
-    sampler.difficulty_fn = watch.wrap("difficulty", saved[0])
-    if saved[1] is not None:
-        sampler.shares_fn = watch.wrap("shares", saved[1])
-    module.sampling_weights = watch.wrap("weights", saved[2])
-    module.normalized_entropy = watch.wrap("entropy", saved[3])
+def patched(owner: Any, labels: dict[str, str], watch: Stopwatch) -> Iterator[None]:
+    """Time the attributes of `owner` (a module, class or object) named by `labels`, each under its label, from
+    inside the real calls."""
+    saved = {name: getattr(owner, name) for name in labels}
+    for name, fn in saved.items():
+        setattr(owner, name, watch.wrap(labels[name], fn))
     try:
         yield
     finally:
-        sampler.difficulty_fn, sampler.shares_fn = saved[0], saved[1]
-        module.sampling_weights, module.normalized_entropy = saved[2], saved[3]
+        for name, fn in saved.items():
+            setattr(owner, name, fn)
+
+
+@contextmanager
+def timed_refresh_parts(parts: Parts, watch: Stopwatch) -> Iterator[None]:
+    """Time the parts of `Curriculum.draw`: the difficulty, and the `task_shares`, `sampling_weights` and
+    `normalized_entropy` functions it calls."""
+    functions = {"task_shares": "shares", "sampling_weights": "weights", "normalized_entropy": "entropy"}
+    with patched(core.Difficulty, {"__call__": "difficulty"}, watch), patched(core, functions, watch):
+        yield
 
 
 @contextmanager
 def timed_step_parts(parts: Parts, watch: Stopwatch) -> Iterator[None]:
-    """Time the score-table update and the replay policy inside `CurriculumCallback.on_step_end`."""
-    scores, policy = parts.scores, parts.policy
-    scores.update = watch.wrap("update", scores.update)
-    if policy is not None:
-        policy.observe = watch.wrap("replay", policy.observe)
-    try:
-        yield
-    finally:
-        del scores.update
-        if policy is not None:
-            del policy.observe
+    """Time the score-table update and the replay admission inside `CurriculumCallback.on_step_end`."""
+    curriculum = parts.curriculum
+    with patched(curriculum.scores, {"update": "update"}, watch):
+        if curriculum.replay is None:
+            yield
+        else:
+            with patched(curriculum.replay, {"snapshot": "replay", "admit": "replay"}, watch):
+                yield
 
 
 class _Module(torch.nn.Module):
@@ -201,10 +164,17 @@ def feed_step(parts: Parts, step: int, rng: np.random.Generator, seq_len: int = 
 
 
 def draw_until(parts: Parts, positions: int) -> None:
+    """Iterate the sampler until the first `positions` of its stream are drawn."""
     if positions > len(parts.sampler):
         raise ValueError(f"the epoch's stream has {len(parts.sampler)} positions, fewer than the {positions} needed")
+    stream = iter(parts.sampler)
     while parts.sampler.drawn.size < positions:
-        parts.sampler._draw_block()
+        next(stream)
+
+
+def refresh(parts: Parts, rng: np.random.Generator) -> None:
+    """One refresh: the weights of every row and the draw of one block, as the sampler asks for it."""
+    parts.curriculum.draw(0, parts.curriculum.block_size, rng)
 
 
 def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[str, Any]:
@@ -216,14 +186,15 @@ def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[s
     gc.collect()
     tracemalloc.start()
     parts = build(num_rows, variant, args.batch)
-    set_state(parts.scores, args.seen)
+    set_state(parts.curriculum.scores, args.seen)
     gc.collect()
     resident = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()
-    parts.sampler._draw_block()  # the first refresh (also a warm-up)
+    draws = np.random.default_rng(3)
+    refresh(parts, draws)  # the first refresh (also a warm-up)
     current, peak = tracemalloc.get_traced_memory()
     result["refresh_peak_bytes"] = (peak - resident) / num_rows
-    refresh_steps = parts.config.refresh_every_steps
+    refresh_steps = parts.curriculum.config.refresh_every_steps
     steps = 2 * refresh_steps
     draw_until(parts, steps * args.batch)
     rng = np.random.default_rng(2)
@@ -237,19 +208,20 @@ def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[s
     parts.callback.on_step_end(None, TrainerState(global_step=refresh_steps), None)  # takes a replay snapshot
     gc.collect()
     current, peak = tracemalloc.get_traced_memory()
-    result["snapshot_peak_bytes"] = (peak - before) / num_rows if parts.policy is not None else None
+    policy = parts.curriculum.replay
+    result["snapshot_peak_bytes"] = (peak - before) / num_rows if policy is not None else None
     result["resident_bytes"] = current / num_rows
-    result["table_bytes"] = parts.scores.bytes_per_row
+    result["table_bytes"] = parts.curriculum.scores.bytes_per_row
     tracemalloc.stop()
 
-    # (a) Refresh: `_draw_block`, whole and by part.
+    # (a) Refresh: `Curriculum.draw` of one block, whole and by part.
     watch = Stopwatch()
     reps = args.reps or max(2, min(7, round(3e7 / num_rows)))
     totals, by_part = [], []
     with timed_refresh_parts(parts, watch):
         for _ in range(reps):
             t0 = time.perf_counter()
-            parts.sampler._draw_block()
+            refresh(parts, draws)
             totals.append(time.perf_counter() - t0)
             by_part.append(watch.pop())
     result["refresh_s"] = statistics.median(totals)
@@ -270,7 +242,7 @@ def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[s
             elapsed = time.perf_counter() - t0
             split = watch.pop()
             update.append(split["update"])
-            if parts.policy is not None and step % parts.policy.refresh_steps == 0:
+            if policy is not None and policy.due(step):
                 snapshot.append(elapsed)
             else:
                 plain.append(elapsed)
@@ -283,7 +255,7 @@ def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[s
     metric_times = []
     for _ in range(5):
         t0 = time.perf_counter()
-        parts.callback.metrics()
+        parts.curriculum.metrics()
         metric_times.append(time.perf_counter() - t0)
     result["metrics_us"] = 1e6 * statistics.median(metric_times)
     result["seconds"] = time.perf_counter() - started
@@ -300,7 +272,7 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def print_tables(results: list[dict[str, Any]]) -> None:
-    print("## One refresh (`CurriculumSampler._draw_block`)\n")
+    print("## One refresh (`Curriculum.draw` of one block)\n")
     print(
         "| rows | variant | refresh ms | ns/row | difficulty ms | shares ms | weights ms | draw ms | entropy ms |"
     )
@@ -387,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print_tables(results)
     print(
-        "\nrefresh: one `_draw_block` (difficulty of every row, task shares, sampling weights, cumsum + searchsorted "
+        "\nrefresh: one `Curriculum.draw` of a block (difficulty of every row, task shares, sampling weights, cumsum + searchsorted "
         "draw of one block, entropy). on_step_end: the callback's per-step work (gather, `ScoreTable.update`, replay "
         "admission) on steps without a replay snapshot; snapshot step: a step that also re-ranks all rows for replay; "
         "mean: over 20 steps. resident: everything the curriculum holds (score table, group codes, the epoch's stream "

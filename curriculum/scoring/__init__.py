@@ -9,18 +9,6 @@ from .length import irei
 from .lm import lm_scores
 from .tfidf import nearest_neighbors, tfidf_vectors
 
-__all__ = [
-    "MODEL_SCORERS",
-    "SCORERS",
-    "cluster_hardness",
-    "irei",
-    "kmeans",
-    "lm_scores",
-    "load_rows",
-    "nearest_neighbors",
-    "save_rows",
-    "score_dataset",
-    "select_top",
-    "silhouette",
-    "tfidf_vectors",
-]
+# The public API is `score_dataset` and `select_top` (and the `curriculum score` / `select` commands); the other
+# names are the building blocks they use.
+__all__ = ["MODEL_SCORERS", "SCORERS", "score_dataset", "select_top"]

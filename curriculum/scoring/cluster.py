@@ -8,7 +8,7 @@ import numpy as np
 
 from .tfidf import TfidfMatrix, tfidf_vectors
 
-__all__ = ["cluster_hardness", "kmeans", "silhouette"]
+__all__: list[str] = []
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["embed_texts", "embedding_neighbors"]
+__all__: list[str] = []
 
 
 def embed_texts(model_path: str, texts: Sequence[str], batch_size: int = 32, max_length: int = 256) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["FORMATS", "dataset_format", "load_rows", "save_rows"]
+__all__: list[str] = []
 
 FORMATS = ("datasets", "jsonl", "json", "parquet")
 _SUFFIXES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}

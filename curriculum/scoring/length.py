@@ -9,7 +9,7 @@ import numpy as np
 
 from ..difficulty import quantile_rank
 
-__all__ = ["NORMALIZATIONS", "irei", "text_lengths"]
+__all__: list[str] = []
 
 NORMALIZATIONS = ("rank", "minmax")
 

@@ -11,7 +11,7 @@ import torch
 from .processes import process_state
 from .tfidf import nearest_neighbors, tfidf_vectors
 
-__all__ = ["LM_SCORES", "lm_scores"]
+__all__: list[str] = []
 
 LM_SCORES = ("loss", "confidence", "miwv")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["process_state"]
+__all__: list[str] = []
 
 
 def _has_accelerator() -> bool:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TfidfMatrix", "nearest_neighbors", "tfidf_vectors", "words"]
+__all__: list[str] = []
 
 _WORD = re.compile(r"\w+")
 # Dense blocks built from sparse rows stay under this many float64 entries (32 MiB).
