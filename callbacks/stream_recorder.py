@@ -37,7 +37,6 @@ class StreamRecorder(TrainerCallback):
 
     def __init__(self, sampler: CurriculumSampler) -> None:
         self.sampler = sampler
-        self.global_batch = sampler.curriculum.global_batch
         self._rows: list[np.ndarray] = []
         self._replayed: list[np.ndarray] = []
 
@@ -45,6 +44,10 @@ class StreamRecorder(TrainerCallback):
         taken = max(0, self.sampler.trained(state.global_step))
         self._rows.append(np.array(self.sampler.drawn[:taken]))
         self._replayed.append(np.array(self.sampler.replayed[:taken]))
+
+    @property
+    def global_batch(self) -> int:
+        return self.sampler.curriculum.global_batch
 
     def _per_step(self, chunks: list[np.ndarray], dtype: type) -> np.ndarray:
         if not chunks:
