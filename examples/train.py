@@ -1,12 +1,13 @@
 """Fine-tune a causal LM with TRL's SFTTrainer and the curriculum; runs alone, under torchrun or accelerate launch.
 
-Arguments are this script's own (below) plus every `trl.SFTConfig` / `TrainingArguments` flag, given on the
-command line or in one YAML file (whose optional `curriculum:` mapping holds the curriculum's settings):
+Arguments are this script's own (below) plus every `trl.SFTConfig` / `TrainingArguments` flag, parsed by
+`trl.TrlParser`: on the command line, or in a YAML file (`--config FILE`, or the file as first argument) whose keys
+are those flags and whose optional `curriculum:` mapping holds the curriculum's settings. Flags override the file.
 
+    python examples/train.py examples/train_tiny.yaml
     python examples/train.py --output_dir out --max_steps 200 --curriculum_config examples/configs/quickstart.yaml
     accelerate launch --config_file examples/accelerate/deepspeed_zero3.yaml examples/train.py \\
         --model_name_or_path /models/my-llm --dataset_path data/train.jsonl --output_dir out --bf16 true
-    python examples/train.py examples/configs/train_tiny.yaml
 
 Without `--model_name_or_path` it builds the embedded tiny Llama from a config (sizes below) with a local
 character tokenizer; without `--dataset_path` it trains on a generated graded dataset.
@@ -23,9 +24,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
-from transformers import HfArgumentParser  # noqa: E402
-from trl import SFTConfig, SFTTrainer  # noqa: E402
+from trl import SFTConfig, SFTTrainer, TrlParser  # noqa: E402
 
 from curriculum import CurriculumConfig, attach  # noqa: E402
 from curriculum.toy import make_graded_dataset, make_tiny_model, make_tokenizer  # noqa: E402
@@ -46,6 +45,11 @@ class ScriptArguments:
         },
     )
     curriculum_config: str | None = field(default=None, metadata={"help": "Curriculum YAML file (default settings)."})
+    # Set from the config file's `curriculum:` mapping (a dict default, which argparse leaves as it is), so that
+    # TrlParser consumes the key and SFTConfig never sees it.
+    curriculum: dict[str, Any] | None = field(
+        default=None, metadata={"help": "Curriculum settings (in the YAML file only: its `curriculum:` mapping)."}
+    )
     no_curriculum: bool = field(default=False, metadata={"help": "Train without the curriculum, to compare."})
     generated_rows: int = field(default=4000, metadata={"help": "Rows of the generated dataset."})
     tiny_hidden_size: int = field(default=128, metadata={"help": "Hidden size of the embedded model."})
@@ -59,32 +63,14 @@ class ScriptArguments:
     )
 
 
-def _as_flag(key: str, value: Any) -> list[str]:
-    if isinstance(value, bool):
-        return [f"--{key}", str(value).lower()]
-    if isinstance(value, list):
-        return [f"--{key}", *map(str, value)]
-    if isinstance(value, dict):
-        import json
-
-        return [f"--{key}", json.dumps(value)]
-    return [f"--{key}", str(value)]
-
-
 def parse(argv: list[str]) -> tuple[ScriptArguments, SFTConfig, CurriculumConfig | None]:
-    parser = HfArgumentParser((ScriptArguments, SFTConfig))
-    inline_curriculum = None
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        with open(argv[0], encoding="utf-8") as fh:
-            values = yaml.safe_load(fh) or {}
-        inline_curriculum = values.pop("curriculum", None)
-        # Through argparse rather than `parse_dict`, which does not convert types (YAML reads `3e-3` as a string).
-        argv = [item for key, value in values.items() for item in _as_flag(key, value)]
-    script, training = parser.parse_args_into_dataclasses(argv)
-    if inline_curriculum is not None and script.curriculum_config:
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        argv = ["--config", *argv]
+    script, training = TrlParser((ScriptArguments, SFTConfig)).parse_args_and_config(argv)
+    if script.curriculum is not None and script.curriculum_config:
         raise ValueError("give the curriculum either as a `curriculum:` mapping or as `curriculum_config`, not both")
-    if inline_curriculum is not None:
-        curriculum = CurriculumConfig.from_dict(inline_curriculum)
+    if script.curriculum is not None:
+        curriculum = CurriculumConfig.from_dict(script.curriculum)
     elif script.curriculum_config:
         curriculum = CurriculumConfig.from_yaml(script.curriculum_config)
     else:
@@ -144,12 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     if trainer.is_world_process_zero():
         print(f"train_loss={result.training_loss:.4f} steps={result.global_step}")
         if handle is not None:
-            scores = handle.scores
+            scores, target = handle.scores, handle.curriculum.target(handle.curriculum.position(result.global_step))
             path = os.path.join(training.output_dir, script.scores_file)
             np.savez(path, loss=scores.loss, confidence=scores.confidence, count=scores.count)
             print(
                 f"curriculum: {int(scores.count.sum())} row updates, coverage {scores.coverage:.0%}, "
-                f"final target {handle.sampler.last_target:.2f}; score table written to {path}"
+                f"final target {target:.2f}; score table written to {path}"
             )
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         # Tear the process group down explicitly: DeepSpeed runs otherwise sometimes abort at exit.

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -25,8 +21,7 @@ from benchmarks.learning.testbed import (
     make_splits,
     make_warmup,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
+from processes import PYTHON, check_ok, run_process
 
 
 def _solve(prompt: str) -> str:
@@ -120,14 +115,11 @@ def test_headline_pairs_seeds():
     assert h["test_diff"][0] == pytest.approx(0.2)
 
 
+@pytest.mark.slow
 def test_tiny_benchmark_writes_tables_and_plots(tmp_path):
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     out = tmp_path / "learning"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.learning", "--size", "tiny", "--out", str(out), "--workers", "2"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )
-    assert result.returncode == 0, f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    command = [PYTHON, "-m", "benchmarks.learning", "--size", "tiny", "--out", str(out)]
+    check_ok(run_process([*command, "--workers", "2"], 600))
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert Counter(r["strategy"] for r in results) == {name: 3 for name in STRATEGIES}
     for r in results:
@@ -145,8 +137,4 @@ def test_tiny_benchmark_writes_tables_and_plots(tmp_path):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     # A rerun finds every result in place and only rewrites the report.
-    again = subprocess.run(
-        [sys.executable, "-m", "benchmarks.learning", "--size", "tiny", "--out", str(out), "--workers", "1", "--no-plot"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert again.returncode == 0 and "0 runs to do" in again.stdout
+    assert "0 runs to do" in check_ok(run_process([*command, "--workers", "1", "--no-plot"], 300))

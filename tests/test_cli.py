@@ -6,7 +6,6 @@ import dataclasses
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import yaml
 
 from curriculum.cli import main
 from curriculum.config import CurriculumConfig
+from processes import check_ok, run_process
 
 
 def test_validate_good_file_prints_resolved_config(tmp_path, capsys):
@@ -106,14 +106,14 @@ def test_schema_prints_markdown_table_one_row_per_field(capsys):
     assert "`[0.5]`" in by_key["`milestones`"]
 
 
+@pytest.mark.slow
 def test_console_script_entry_point(tmp_path):
     # One run only: importing `curriculum` loads torch and transformers, which takes seconds.
     script = shutil.which("curriculum", path=os.path.dirname(sys.executable)) or shutil.which("curriculum")
     assert script is not None, "the `curriculum` console script is not installed"
     good = tmp_path / "good.yaml"
     good.write_text("schedule: step\nmilestones: [0.25, 0.75]\n", encoding="utf-8")
-    result = subprocess.run([script, "validate", str(good)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{good}: valid\n---\n")
-    assert yaml.safe_load(result.stdout.partition("---\n")[2])["milestones"] == [0.25, 0.75]
+    out = check_ok(run_process([script, "validate", str(good)], 120))
+    assert out.startswith(f"{good}: valid\n---\n")
+    assert yaml.safe_load(out.partition("---\n")[2])["milestones"] == [0.25, 0.75]
     assert Path(script).name == "curriculum"

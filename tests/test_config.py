@@ -136,37 +136,37 @@ def test_wrong_type(key, value, pattern):
 # ---------------------------------------------------------------------------------------------------- ranges
 
 
-@pytest.mark.parametrize(
-    "key, value, pattern",
-    [
-        ("ema", -0.1, r"ema should be >= 0\.0, but got ema=-0\.1"),
-        ("ema", 1.0, r"ema should be < 1\.0, but got ema=1\.0"),
-        ("ema", 1.5, r"ema should be < 1\.0, but got ema=1\.5"),
-        ("start", -0.01, r"start should be >= 0\.0, but got start=-0\.01"),
-        ("start", 1.01, r"start should be <= 1\.0, but got start=1\.01"),
-        ("end", -1, r"end should be >= 0\.0, but got end=-1\.0"),
-        ("end", 2, r"end should be <= 1\.0, but got end=2\.0"),
-        ("degree", 0, r"degree should be > 0\.0, but got degree=0\.0"),
-        ("degree", -2.0, r"degree should be > 0\.0, but got degree=-2\.0"),
-        ("rate", 0.0, r"rate should be > 0\.0, but got rate=0\.0"),
-        ("width", 0.0, r"width should be > 0\.0, but got width=0\.0"),
-        ("width", -0.5, r"width should be > 0\.0, but got width=-0\.5"),
-        ("uniform_mix", -0.1, r"uniform_mix should be >= 0\.0, but got uniform_mix=-0\.1"),
-        ("uniform_mix", 1.1, r"uniform_mix should be <= 1\.0, but got uniform_mix=1\.1"),
-        ("budget_samples", 0, r"budget_samples should be >= 1, but got budget_samples=0"),
-        ("refresh_every_steps", 0, r"refresh_every_steps should be >= 1, but got refresh_every_steps=0"),
-        ("samples_per_epoch", -4, r"samples_per_epoch should be >= 1, but got samples_per_epoch=-4"),
-        ("seed", -1, r"seed should be >= 0, but got seed=-1"),
-        ("replay_share", 1.0, r"replay_share should be < 1\.0, but got replay_share=1\.0"),
-        ("replay_share", -0.1, r"replay_share should be >= 0\.0, but got replay_share=-0\.1"),
-        ("replay_buffer_size", 0, r"replay_buffer_size should be >= 1, but got replay_buffer_size=0"),
-        ("replay_threshold", 1.5, r"replay_threshold should be <= 1\.0, but got replay_threshold=1\.5"),
-        ("task_gamma", -1, r"task_gamma should be >= 0\.0, but got task_gamma=-1\.0"),
-        ("task_min_share", 1.0, r"task_min_share should be < 1\.0, but got task_min_share=1\.0"),
-        ("near_duplicate_threshold", 0.0, r"near_duplicate_threshold should be > 0\.0, but got near_duplicate_threshold=0\.0"),
-        ("share_scores", "copies", r"share_scores should be one of \['none', 'duplicates', 'near_duplicates'\]"),
-    ],
-)
+OUT_OF_RANGE = [
+    ("ema", -0.1, r"ema should be >= 0\.0, but got ema=-0\.1"),
+    ("ema", 1.0, r"ema should be < 1\.0, but got ema=1\.0"),
+    ("ema", 1.5, r"ema should be < 1\.0, but got ema=1\.5"),
+    ("start", -0.01, r"start should be >= 0\.0, but got start=-0\.01"),
+    ("start", 1.01, r"start should be <= 1\.0, but got start=1\.01"),
+    ("end", -1, r"end should be >= 0\.0, but got end=-1\.0"),
+    ("end", 2, r"end should be <= 1\.0, but got end=2\.0"),
+    ("degree", 0, r"degree should be > 0\.0, but got degree=0\.0"),
+    ("degree", -2.0, r"degree should be > 0\.0, but got degree=-2\.0"),
+    ("rate", 0.0, r"rate should be > 0\.0, but got rate=0\.0"),
+    ("width", 0.0, r"width should be > 0\.0, but got width=0\.0"),
+    ("width", -0.5, r"width should be > 0\.0, but got width=-0\.5"),
+    ("uniform_mix", -0.1, r"uniform_mix should be >= 0\.0, but got uniform_mix=-0\.1"),
+    ("uniform_mix", 1.1, r"uniform_mix should be <= 1\.0, but got uniform_mix=1\.1"),
+    ("budget_samples", 0, r"budget_samples should be >= 1, but got budget_samples=0"),
+    ("refresh_every_steps", 0, r"refresh_every_steps should be >= 1, but got refresh_every_steps=0"),
+    ("samples_per_epoch", -4, r"samples_per_epoch should be >= 1, but got samples_per_epoch=-4"),
+    ("seed", -1, r"seed should be >= 0, but got seed=-1"),
+    ("replay_share", 1.0, r"replay_share should be < 1\.0, but got replay_share=1\.0"),
+    ("replay_share", -0.1, r"replay_share should be >= 0\.0, but got replay_share=-0\.1"),
+    ("replay_buffer_size", 0, r"replay_buffer_size should be >= 1, but got replay_buffer_size=0"),
+    ("replay_threshold", 1.5, r"replay_threshold should be <= 1\.0, but got replay_threshold=1\.5"),
+    ("task_gamma", -1, r"task_gamma should be >= 0\.0, but got task_gamma=-1\.0"),
+    ("task_min_share", 1.0, r"task_min_share should be < 1\.0, but got task_min_share=1\.0"),
+    ("near_duplicate_threshold", 0.0, r"near_duplicate_threshold should be > 0\.0, but got near_duplicate_threshold=0\.0"),
+    ("share_scores", "copies", r"share_scores should be one of \['none', 'duplicates', 'near_duplicates'\]"),
+]
+
+
+@pytest.mark.parametrize("key, value, pattern", OUT_OF_RANGE)
 def test_out_of_range(key, value, pattern):
     with pytest.raises(ConfigError, match=pattern):
         CurriculumConfig(**{key: value})
@@ -201,11 +201,8 @@ def test_every_bounded_field_is_covered_by_range_tests():
         for f in dataclasses.fields(CurriculumConfig)
         if {"min", "max", "min_exclusive", "max_exclusive"} & set(f.metadata)
     }
-    assert bounded == {
-        "ema", "start", "end", "degree", "rate", "budget_samples", "width", "uniform_mix",
-        "refresh_every_steps", "samples_per_epoch", "seed", "replay_share", "replay_buffer_size", "replay_threshold",
-        "task_gamma", "task_min_share", "near_duplicate_threshold",
-    }  # fmt: skip
+    assert {"ema", "start", "width", "seed"} <= bounded  # the bounds are read from the fields' metadata
+    assert bounded - {key for key, _, _ in OUT_OF_RANGE} == set(), "add an out-of-range case for these fields"
 
 
 @pytest.mark.parametrize(

@@ -2,45 +2,32 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import deepspeed_available
+from processes import PYTHON, ROOT, check_ok, run_process
 
-ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "tests" / "dist_harness.py"
 WORLD, BATCH, ACCUM, STEPS = 2, 4, 2, 6
+# A launch of the harness takes ~10 s on 2 CPU cores (DeepSpeed ZeRO-3 the longest): room for a busy machine.
+LAUNCH_TIMEOUT = 300
 
 needs_torchrun = pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
+pytestmark = pytest.mark.slow
 
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    # DeepSpeed compiles its CPU communication op at first use; keep it across runs.
-    env.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "curriculum_torch_extensions"))
-    return env
+ENV = {"OMP_NUM_THREADS": "1"}
 
 
 def launch(out: Path, *args: str, expect_ok: bool = True, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
     launcher = launcher or ["torchrun", "--nproc_per_node", str(WORLD), "--master_port", str(_free_port())]
-    result = subprocess.run(
-        [*launcher, str(HARNESS), "--out", str(out), *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_process([*launcher, str(HARNESS), "--out", str(out), *args], LAUNCH_TIMEOUT, env=ENV)
     if expect_ok:
-        assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        check_ok(result)
     return result
 
 
@@ -143,7 +130,7 @@ def test_deepspeed_without_use_cpu_is_a_clear_error(tmp_path):
 @needs_torchrun
 def test_accelerate_launch_multi_process_on_cpu(tmp_path):
     launcher = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(WORLD),
+        PYTHON, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(WORLD),
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
         str(_free_port()),
     ]

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import math
-import os
-import subprocess
-import sys
 from collections import Counter
 
 import numpy as np
@@ -31,9 +27,7 @@ from curriculum.scoring import (
 )
 from curriculum.scoring.tfidf import TfidfMatrix, words
 from curriculum.toy import make_graded_dataset, make_tiny_model
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from processes import PYTHON, check_ok, run_process
 
 @pytest.fixture(scope="module")
 def model(tokenizer):
@@ -382,6 +376,7 @@ def test_cli_errors(tmp_path, model_dir, capsys):
     assert "should be a positive integer, but got '0'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_same_columns_as_one(tmp_path, model_dir):
     ds = make_graded_dataset(15, seed=4)  # an odd number of rows: the processes get 8 and 7
     src = tmp_path / "train.jsonl"
@@ -389,42 +384,14 @@ def test_two_processes_give_the_same_columns_as_one(tmp_path, model_dir):
     scorers = [arg for s in ("loss", "confidence", "miwv", "cluster", "length") for arg in ("--scorer", s)]
     common = ["--model", model_dir, "--batch-size", "3", "--clusters", "3", "--no-progress", *scorers]
     assert main(["score", str(src), str(tmp_path / "one.jsonl"), *common]) == 0
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    cmd = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "curriculum.cli", "score", str(src), str(tmp_path / "two.jsonl"), *common]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("two.jsonl: 15 rows") == 1  # written once, by the main process
+    out = check_ok(run_process(cmd, 300, env={"OMP_NUM_THREADS": "1"}))
+    assert out.count("two.jsonl: 15 rows") == 1  # written once, by the main process
     one, two = load_rows(tmp_path / "one.jsonl"), load_rows(tmp_path / "two.jsonl")
     assert list(one["prompt"]) == list(two["prompt"])
     for column in ("score_loss", "score_confidence", "score_miwv", "score_cluster", "score_length"):
         np.testing.assert_allclose(list(two[column]), list(one[column]), atol=1e-5, err_msg=column)
-
-
-# ---------------------------------------------------------------------------------------------------- docstrings
-
-
-@pytest.mark.parametrize(
-    "module, name",
-    [
-        ("tfidf", "words"), ("tfidf", "TfidfMatrix"), ("tfidf", "tfidf_vectors"), ("tfidf", "nearest_neighbors"),
-        ("cluster", "kmeans"), ("cluster", "silhouette"), ("cluster", "cluster_hardness"),
-        ("length", "text_lengths"), ("length", "irei"), ("lm", "lm_scores"), ("processes", "process_state"),
-        ("io", "dataset_format"), ("io", "load_rows"), ("io", "save_rows"),
-        ("api", "score_dataset"), ("api", "select_top"),
-    ],
-)  # fmt: skip
-def test_docstring_examples(module, name):
-    import importlib
-
-    obj = getattr(importlib.import_module(f"curriculum.scoring.{module}"), name)
-    # The examples sit in Markdown fences; drop the fence lines and run them as doctests.
-    doc = "\n".join(line for line in obj.__doc__.splitlines() if line.strip() != "```")
-    test = doctest.DocTestParser().get_doctest(doc, {}, name, None, 0)
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    runner.run(test)
-    assert test.examples and runner.failures == 0
 
 
 def test_miwv_with_embedding_model_neighbours(tmp_path):
