@@ -137,12 +137,12 @@ def test_dataset_without_sft_columns_is_a_clear_error(tmp_path):
     assert "has columns ['question', 'answer']; SFT needs `prompt` and `completion`" in result.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not deepspeed_available(), reason="deepspeed is not installed (pip install -e '.[deepspeed]')")
-@pytest.mark.parametrize("stage", ["zero2", "zero3"])
 TEARDOWN_ABORT = "terminate called without an active exception"
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not deepspeed_available(), reason="deepspeed is not installed (pip install -e '.[deepspeed]')")
+@pytest.mark.parametrize("stage", ["zero2", "zero3"])
 def test_shipped_accelerate_deepspeed_configs_launch(tmp_path, stage):
     """The README's `accelerate launch --config_file examples/accelerate/deepspeed_*.yaml` command, on CPU."""
     cmd = [
