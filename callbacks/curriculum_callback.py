@@ -98,7 +98,8 @@ class CurriculumCallback(TrainerCallback):
             )
         prefix = "curriculum."
         self.curriculum.load_state_dict({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
-        self.sampler.load_state_dict({**meta["sampler"], "stream": arrays["sampler.stream"], "replayed": arrays["sampler.replayed"]})
+        stream = {key: arrays[f"sampler.{key}"] for key in ("stream", "replayed")}
+        self.sampler.load_state_dict({**meta["sampler"], **stream})
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write the curriculum's state to `folder/curriculum_state.npz` atomically."""
