@@ -97,6 +97,9 @@ class CurriculumConfig:
             observations), and each copy gets 1 / copies of the sampling weight, so a group weighs like one row.
             `"near_duplicates"`: also, a row never trained on inherits the similarity-weighted score of its scored
             near-duplicates (MinHash), instead of the median. `"none"`: every row is scored and weighted on its own.
+        duplicate_alpha (`float`, *optional*, defaults to `1.0`):
+            With score sharing, each copy of a row with `copies` copies gets copies^(-alpha) of the sampling weight:
+            1 makes a group of copies weigh like one row, 0 leaves every copy its full weight.
         near_duplicate_threshold (`float`, *optional*, defaults to `0.8`):
             Estimated Jaccard similarity of character 5-grams above which two rows are near-duplicates.
         content_column (`str` or `None`, *optional*):
@@ -176,6 +179,9 @@ class CurriculumConfig:
         "duplicates",
         "Share scores between duplicate rows, and pass them on to unseen near-duplicates.",
         choices=("none", "duplicates", "near_duplicates"),
+    )
+    duplicate_alpha: float = _field(
+        1.0, "Each copy of a row with `copies` copies gets copies^(-alpha) of the sampling weight.", min=0.0, max=1.0
     )
     near_duplicate_threshold: float = _field(
         0.8, "Estimated Jaccard similarity (MinHash) above which two rows are near-duplicates.", min_exclusive=0.0, max=1.0

@@ -110,7 +110,10 @@ class Curriculum:
         self.difficulty = Difficulty(config.signal, groups=self.groups, prior=prior, reference=reference, sharing=sharing)
         self.row_weights = None
         if sharing is not None:
-            self.row_weights = 1.0 / np.bincount(sharing.canonical, minlength=num_rows)[sharing.canonical]
+            copies = np.bincount(sharing.canonical, minlength=num_rows)[sharing.canonical]
+            # 1 / copies exactly for the default alpha = 1 (a power can differ in the last bit).
+            alpha = config.duplicate_alpha
+            self.row_weights = 1.0 / copies if alpha == 1.0 else copies.astype(np.float64) ** -alpha
 
         self.global_batch = global_batch
         self.block_size = config.refresh_every_steps * global_batch

@@ -9,12 +9,14 @@ from collections import Counter
 
 import pytest
 
+from benchmarks.learning.pools import POOLS, Pool, pools_of
 from benchmarks.learning.report import budget_to_reach, headline
 from benchmarks.learning.run import STRATEGIES
 from benchmarks.learning.testbed import (
     EXTRAPOLATION_LEVEL,
     TASKS,
     TRAIN_LEVELS,
+    UNLEARNABLE_TASK,
     Pathologies,
     make_example,
     make_pool,
@@ -25,7 +27,12 @@ from processes import PYTHON, check_ok, run_process
 
 
 def _solve(prompt: str) -> str:
-    """An independent solver of the four tasks, to check the generator's answers."""
+    """An independent solver of the tasks, to check the generator's answers."""
+    if prompt.startswith("hash "):
+        import hashlib
+
+        digest = hashlib.blake2b(prompt[5:-1].encode(), key=b"unlearnable", digest_size=2).digest()
+        return "".join(chr(ord("a") + b % 26) for b in digest)
     if "+" in prompt:
         a, b = prompt.rstrip("=").split("+")
         return str(int(a) + int(b))
@@ -86,6 +93,77 @@ def test_pathologies_switch_separately():
     shares = (0.4, 0.3, 0.22, 0.08)
     skewed = Counter(r["task"] for r in make_pool(n, Pathologies(0.0, 0.0, shares), set(), seed=0))
     assert [skewed[t] for t in TASKS] == [round(n * s) for s in shares]
+
+
+def test_plausible_wrong_answers_have_the_right_format():
+    pool = make_pool(4000, Pathologies(redundant=0.0, noise=0.5, noise_kind="plausible", imbalance=None), set(), 1)
+    wrong = [r for r in pool if r["noisy"]]
+    assert len(wrong) == 2000
+    for row in wrong:
+        right, answer = _solve(row["prompt"]), row["completion"]
+        assert answer != right and len(answer) == len(right), row
+        if row["task"] == "add":
+            assert answer.isdigit() and (len(answer) == 1 or answer[0] != "0"), row
+        elif row["task"] == "lookup":  # the value of another variable of the prompt
+            assert f"={answer}" in row["prompt"], row
+        elif len(set(right)) > 1:  # sort / reverse: the same letters in a wrong order
+            assert sorted(answer) == sorted(right), row
+    # Random noise is another string of the same length and alphabet, rarely the same letters.
+    random_noise = make_pool(4000, Pathologies(redundant=0.0, noise=0.5, imbalance=None), set(), 1)
+    letters = [r for r in random_noise if r["noisy"] and r["task"] in ("sort", "reverse")]
+    assert sum(sorted(r["completion"]) == sorted(_solve(r["prompt"])) for r in letters) < 0.05 * len(letters)
+
+
+def test_unlearnable_task_is_consistent_and_only_in_pools():
+    pool = make_pool(4000, Pathologies(redundant=0.0, noise=0.0, imbalance=None, unlearnable=0.25), set(), 2)
+    hashed = [r for r in pool if r["task"] == UNLEARNABLE_TASK]
+    assert len(hashed) == 1000 and {r["level"] for r in hashed} == set(TRAIN_LEVELS)
+    assert all(_solve(r["prompt"]) == r["completion"] for r in pool)
+    assert Counter(r["task"] for r in pool if r["task"] != UNLEARNABLE_TASK) == {t: 750 for t in TASKS}
+    test, extrapolation = make_splits(per_cell=5, seed=0)
+    assert UNLEARNABLE_TASK not in {r["task"] for r in test + extrapolation}
+
+
+def test_repeated_rows_over_two_levels_with_thirty_copies():
+    n = 6000
+    pool = make_pool(n, Pathologies(redundant=0.6, noise=0.0, imbalance=None, redundant_levels=(1, 2), copies=30),
+                     set(), 0)  # fmt: skip
+    copies = Counter(r["prompt"] for r in pool)
+    repeated = [r for r in pool if copies[r["prompt"]] >= 10]
+    by_level = Counter(r["level"] for r in repeated)
+    assert set(by_level) == {1, 2} and abs(by_level[1] - by_level[2]) < 0.1 * len(repeated)
+    assert len(repeated) >= 0.6 * n
+    distinct = {r["prompt"] for r in repeated}
+    assert 25 <= len(repeated) / len(distinct) <= 40  # about 30 copies of each
+
+
+def test_protocol_pools_are_fixed_and_vary_every_dimension_in_both_roles():
+    # The split into tuning and validation pools is fixed before any tuning: moving a pool between roles after
+    # seeing results would defeat the protocol, so the names are spelled out here.
+    assert pools_of("tuning") == [
+        "pathological", "clean", "plausible15_skewed_unlearnable_1visit", "plausible30_dup2levels",
+    ]  # fmt: skip
+    assert pools_of("validation") == [
+        "plausible15_dup2levels_rare_unlearnable", "random30_1visit", "clean_skewed_unlearnable",
+        "plausible15_dup2levels_1visit", "clean_1visit",
+    ]  # fmt: skip
+    assert len(POOLS) >= 8
+    for role in ("tuning", "validation"):
+        specs = [POOLS[name] for name in pools_of(role)]
+        kinds = {p.pathologies.noise_kind for p in specs if p.pathologies.noise}
+        assert kinds == {"random", "plausible"}, role
+        assert {0.0, 0.15, 0.3} <= {p.pathologies.noise for p in specs}, role
+        assert any(p.pathologies.redundant == 0 for p in specs), role
+        assert any(p.pathologies.redundant > 0.5 and len(p.pathologies.redundant_levels) > 1 for p in specs), role
+        assert any(p.pathologies.imbalance is not None for p in specs), role
+        assert any(p.pathologies.unlearnable > 0 for p in specs), role
+        assert {1.0, 5.0} <= {p.scale for p in specs}, role  # several visits per row, and about one
+    with pytest.raises(ValueError, match="role should be one of"):
+        Pool("x", "test", Pathologies())
+    with pytest.raises(ValueError, match="noise_kind should be one of"):
+        Pathologies(noise_kind="typo")
+    with pytest.raises(ValueError, match="pool should be one of"):
+        STRATEGIES["uniform"].__class__("x", "x", pool="nope")
 
 
 def test_warmup_teaches_no_task():

@@ -162,6 +162,8 @@ OUT_OF_RANGE = [
     ("task_gamma", -1, r"task_gamma should be >= 0\.0, but got task_gamma=-1\.0"),
     ("task_min_share", 1.0, r"task_min_share should be < 1\.0, but got task_min_share=1\.0"),
     ("near_duplicate_threshold", 0.0, r"near_duplicate_threshold should be > 0\.0, but got near_duplicate_threshold=0\.0"),
+    ("duplicate_alpha", 1.5, r"duplicate_alpha should be <= 1\.0, but got duplicate_alpha=1\.5"),
+    ("duplicate_alpha", -0.5, r"duplicate_alpha should be >= 0\.0, but got duplicate_alpha=-0\.5"),
     ("share_scores", "copies", r"share_scores should be one of \['none', 'duplicates', 'near_duplicates'\]"),
 ]
 

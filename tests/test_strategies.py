@@ -216,3 +216,16 @@ def test_duplicates_share_one_score_and_near_duplicates_inherit(tmp_path, tokeni
     # an unrelated unseen row stays at the median.
     assert shared[8] == shared[1] > shared[0]
     assert shared[9] == 0.5
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_duplicate_weight_is_copies_to_the_minus_alpha(alpha):
+    from curriculum import Curriculum
+
+    texts = ["a", "b", "a", "a", "c", "b", "a"]  # "a": 4 copies, "b": 2, "c": 1
+    config = CurriculumConfig(duplicate_alpha=alpha)
+    weights = Curriculum.from_arrays(config, len(texts), texts=texts).row_weights
+    copies = np.array([4, 2, 4, 4, 1, 2, 4], dtype=np.float64)
+    np.testing.assert_allclose(weights, copies**-alpha, rtol=1e-15)
+    if alpha == 1.0:  # the default: exactly 1 / copies, as before alpha existed
+        np.testing.assert_array_equal(weights, 1.0 / copies)

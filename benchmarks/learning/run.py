@@ -21,7 +21,8 @@ from curriculum.callbacks import StreamRecorder  # noqa: E402
 from curriculum.toy import make_tiny_model, make_tokenizer  # noqa: E402
 
 from .evaluate import completion_loss, exact_match  # noqa: E402
-from .testbed import TASKS, TRAIN_LEVELS, Pathologies, make_pool, make_splits, make_warmup  # noqa: E402
+from .pools import POOLS  # noqa: E402
+from .testbed import TASKS, TRAIN_LEVELS, make_pool, make_splits, make_warmup  # noqa: E402
 
 __all__ = ["SIZES", "STRATEGIES", "Bench", "Size", "Strategy", "run_one"]
 
@@ -74,6 +75,10 @@ class Strategy:
     ordered: bool = False
     curriculum: dict[str, Any] | None = None
     pool: str = "pathological"
+
+    def __post_init__(self) -> None:
+        if self.pool not in POOLS:
+            raise ValueError(f"pool should be one of {list(POOLS)}, but got pool={self.pool!r}")
 
 
 ONLINE_BASE: dict[str, Any] = {"group_column": "task"}
@@ -171,13 +176,18 @@ class Bench:
     def prepare(self, warm_up: bool = True) -> Bench:
         self.tokenizer = make_tokenizer()
         self.test, self.extrapolation = make_splits(self.size.test_per_cell, seed=self.seed)
-        exclude = {r["prompt"] for r in self.test + self.extrapolation}
-        for name, pathologies in (("pathological", Pathologies()), ("clean", Pathologies.clean())):
-            rows = make_pool(self.size.pool_rows, pathologies, exclude, seed=self.seed)
-            self.pools[name] = tokenize_rows(rows, self.tokenizer)
         if warm_up:
             self.warm_state = self._warm_up()
         return self
+
+    def pool(self, name: str) -> Any:
+        """The tokenized training pool `name` of [`POOLS`], built on first use; no prompt of the test splits is in it."""
+        if name not in self.pools:
+            spec = POOLS[name]
+            exclude = {r["prompt"] for r in self.test + self.extrapolation}
+            rows = make_pool(spec.rows(self.size.pool_rows), spec.pathologies, exclude, seed=self.seed)
+            self.pools[name] = tokenize_rows(rows, self.tokenizer)
+        return self.pools[name]
 
     def model(self) -> Any:
         model = make_tiny_model(
@@ -204,8 +214,8 @@ class Bench:
         if pool not in self.offline_rows:
             from curriculum.scoring import score_dataset, select_top
 
-            data = self.pools[pool].select_columns(["prompt", "completion"]).add_column(
-                "row", list(range(len(self.pools[pool])))
+            data = self.pool(pool).select_columns(["prompt", "completion"]).add_column(
+                "row", list(range(len(self.pool(pool))))
             )
             scored = score_dataset(data, "loss", self.model(), self.tokenizer, batch_size=256, progress=False)
             chosen = select_top(scored, "score_loss", len(data) // 2)
@@ -218,7 +228,7 @@ class Bench:
 
 def _training_rows(bench: Bench, strategy: Strategy, budget: int) -> tuple[Any, dict[str, Any]]:
     """The dataset the Trainer gets for `strategy`, and extra `SFTConfig` settings."""
-    pool = bench.pools[strategy.pool]
+    pool = bench.pool(strategy.pool)
     if strategy.levels is not None:
         keep = np.flatnonzero(np.isin(np.asarray(pool["level"]), strategy.levels))
         return pool.select(keep), {}
