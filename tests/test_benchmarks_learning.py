@@ -216,3 +216,36 @@ def test_tiny_benchmark_writes_tables_and_plots(tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     # A rerun finds every result in place and only rewrites the report.
     assert "0 runs to do" in check_ok(run_process([*command, "--workers", "1", "--no-plot"], 300))
+
+
+def test_protocol_report_pairs_strategies_with_uniform_per_pool(tmp_path):
+    from types import SimpleNamespace
+
+    from benchmarks.learning.protocol import expand_pools, write_protocol_report
+
+    assert expand_pools("tuning,clean_1visit") == [*pools_of("tuning"), "clean_1visit"]
+    with pytest.raises(ValueError, match="unknown pool 'nope'"):
+        expand_pools("nope")
+    results = [
+        {"strategy": s, "pool": "random30_1visit", "budget": 100, "seed": seed, "test_accuracy": acc,
+         "drawn": {"noisy": [0.3, 0.1, 0.2, 0.3, 0.4]}}
+        for s, seed, acc in (("uniform", 0, 0.2), ("uniform", 1, 0.4), ("online", 0, 0.3), ("online", 1, 0.3))
+    ]  # fmt: skip
+    size = SimpleNamespace(name="x", pool_rows=10, hidden_size=8, num_layers=1)
+    text = write_protocol_report(results, tmp_path, size).read_text()
+    assert "## Validation pools" in text and "## Tuning pools" not in text
+    assert "| uniform (Trainer default) | 30.0 ± 14.1 |" in text
+    assert "| online, loss (defaults) − uniform (paired) | +0.0 ± 14.1 |" in text  # +10 and -10 points
+    assert "(pool: 30%): uniform (Trainer default) 25%; online, loss (defaults) 25%" in text
+
+
+@pytest.mark.slow
+def test_protocol_command_runs_strategies_on_chosen_pools(tmp_path):
+    args = ["--size", "tiny", "--pools", "clean_skewed_unlearnable", "--strategies", "uniform,online",
+            "--budgets", "64", "--workers", "1", "--out", str(tmp_path)]  # fmt: skip
+    out = check_ok(run_process([PYTHON, "-m", "benchmarks.learning", *args], timeout=300))
+    assert "### `clean_skewed_unlearnable` (validation)" in out
+    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert {(r["strategy"], r["pool"]) for r in results} == {
+        ("uniform", "clean_skewed_unlearnable"), ("online", "clean_skewed_unlearnable")
+    }

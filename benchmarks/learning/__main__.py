@@ -26,6 +26,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budgets", help="comma-separated budgets in training examples (default: the size's)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="runs in parallel, one CPU thread each (default: %(default)s)")
+    parser.add_argument("--pools", help="run the protocol on these pools: tuning, validation, all or comma-separated "
+                        "names of benchmarks/learning/pools.py (default: each strategy on its own pool); strategies "
+                        "then default to uniform,online and --out to docs/learning/SIZE/protocol")
     parser.add_argument("--fresh", action="store_true", help="ignore results.jsonl of an earlier run in --out")
     parser.add_argument("--no-plot", action="store_true", help="tables only")
     return parser.parse_args(argv)
@@ -42,31 +45,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .run import SIZES, STRATEGIES
 
     size = SIZES[args.size]
-    strategies = args.strategies.split(",") if args.strategies else list(STRATEGIES)
+    protocol = args.pools is not None
+    pools = [None]
+    if protocol:
+        from .protocol import expand_pools
+
+        try:
+            pools = expand_pools(args.pools)
+        except ValueError as err:
+            print(err, file=sys.stderr)
+            return 2
+    default_strategies = "uniform,online" if protocol else ",".join(STRATEGIES)
+    strategies = (args.strategies or default_strategies).split(",")
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         print(f"unknown strategies {unknown}; choose from {list(STRATEGIES)}", file=sys.stderr)
         return 2
     seeds, budgets = _ints(args.seeds, size.seeds), _ints(args.budgets, size.budgets)
-    out = Path(args.out or Path("docs") / "learning" / size.name)
+    out = Path(args.out or Path("docs") / "learning" / size.name / ("protocol" if protocol else ""))
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.jsonl"
     if args.fresh and results_path.exists():
         results_path.unlink()
-    done = {(r["strategy"], r["budget"], r["seed"]) for r in load_results(results_path)} if results_path.exists() else set()
+    earlier = load_results(results_path) if results_path.exists() else []
+    done = {(r["strategy"], r["pool"], r["budget"], r["seed"]) for r in earlier}
     pending = [
-        (seed, name, budget)
+        (seed, name, pool, budget)
         for seed in seeds
         for budget in sorted(budgets, reverse=True)  # longest runs first: better packing over the workers
+        for pool in pools
         for name in strategies
-        if (name, size.examples(budget), seed) not in done
+        if (name, pool or STRATEGIES[name].pool, size.examples(budget), seed) not in done
     ]
     print(f"learning benchmark, size {size.name}: {len(pending)} runs to do ({len(done)} already in {results_path}), "
           f"{args.workers} worker(s)", flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="curriculum-bench-") as workdir:
-        jobs = [(size.name, seed, workdir, name, budget) for seed, name, budget in pending]
-        seeds_to_prepare = sorted({(size.name, seed, workdir) for seed, _, _ in pending})
+        jobs = [(size.name, seed, workdir, name, budget, pool) for seed, name, pool, budget in pending]
+        seeds_to_prepare = sorted({(size.name, seed, workdir) for seed, *_ in pending})
         if args.workers > 1:
             pool = mp.get_context("spawn").Pool(args.workers, initializer=init_worker, initargs=(1,))
             list(pool.imap_unordered(prepare_seed, seeds_to_prepare))
@@ -82,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     sink.flush()
                     print(
                         f"[{i}/{len(jobs)} {time.perf_counter() - started:6.0f}s] {result['strategy']:>20} "
+                        f"{result['pool']:>40} "
                         f"budget {result['budget']:>6} seed {result['seed']}: test {result['test_accuracy']:.1%} "
                         f"extrapolation {result['extrapolation_accuracy']:.1%} ({result['train_seconds']:.0f}s)",
                         flush=True,
@@ -89,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             if pool is not None:
                 pool.terminate()
-    report = write_report(load_results(results_path), out, size, plot=not args.no_plot)
+    if protocol:
+        from .protocol import write_protocol_report
+
+        report = write_protocol_report(load_results(results_path), out, size)
+    else:
+        report = write_report(load_results(results_path), out, size, plot=not args.no_plot)
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Report: {report}\n")
     print(report.read_text())
     return 0

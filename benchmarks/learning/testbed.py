@@ -135,11 +135,14 @@ class Pathologies:
         shares = "equal" if self.imbalance is None else "/".join(f"{s:.0%}" for s in self.imbalance)
         levels = "+".join(map(str, self.redundant_levels))
         copies = f" (~{self.copies} copies each)" if self.copies else ""
-        text = (
-            f"{self.redundant:.0%} repeated rows of level {levels}{copies}, {self.noise:.0%} {self.noise_kind} wrong "
-            f"answers, task shares {shares}"
-        )
-        return text + (f", {self.unlearnable:.0%} unlearnable `{UNLEARNABLE_TASK}` rows" if self.unlearnable else "")
+        parts = [
+            f"{self.redundant:.0%} repeated rows of level {levels}{copies}" if self.redundant else "no repeated rows",
+            f"{self.noise:.0%} {self.noise_kind} wrong answers" if self.noise else "no wrong answers",
+            f"task shares {shares}",
+        ]
+        if self.unlearnable:
+            parts.append(f"{self.unlearnable:.0%} unlearnable `{UNLEARNABLE_TASK}` rows")
+        return ", ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,10 +46,14 @@ def prepare_seed(job: tuple[str, int, str]) -> int:
     return job[1]
 
 
-def run_job(job: tuple[str, int, str, str, int]) -> dict[str, Any]:
+def run_job(job: tuple[str, int, str, str, int, str | None]) -> dict[str, Any]:
+    """One run: `strategy` at `budget` on `pool` (None: the strategy's own pool)."""
+    import dataclasses
+
     from .run import STRATEGIES, run_one
 
-    size_name, seed, workdir, strategy, budget = job
-    return run_one(bench_for(size_name, seed, workdir), STRATEGIES[strategy], budget)
+    size_name, seed, workdir, strategy, budget, pool = job
+    spec = STRATEGIES[strategy] if pool is None else dataclasses.replace(STRATEGIES[strategy], pool=pool)
+    return run_one(bench_for(size_name, seed, workdir), spec, budget)
 
 

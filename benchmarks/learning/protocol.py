@@ -1,0 +1,95 @@
+"""The protocol report: strategies against uniform on every pool of the family, tuning and validation apart."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .pools import POOLS, ROLES, pools_of
+from .report import _cell, _labels, _mean_std
+
+__all__ = ["expand_pools", "write_protocol_report"]
+
+
+def expand_pools(text: str) -> list[str]:
+    """`"tuning"`, `"validation"`, `"all"` or comma-separated pool names -> pool names, checked."""
+    names: list[str] = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        if item == "all":
+            names += list(POOLS)
+        elif item in ROLES:
+            names += pools_of(item)
+        elif item in POOLS:
+            names.append(item)
+        else:
+            raise ValueError(f"unknown pool {item!r}; choose from {[*ROLES, 'all', *POOLS]}")
+    return list(dict.fromkeys(names))
+
+
+def _late_noisy_share(r: dict[str, Any]) -> float | None:
+    """Share of wrong answers among the rows trained on after the first fifth of training."""
+    phases = r.get("drawn", {}).get("noisy")
+    return float(np.mean(phases[1:])) if phases and len(phases) > 1 else None
+
+
+def _pool_section(name: str, results: list[dict[str, Any]], strategies: list[str], budgets: list[int]) -> list[str]:
+    spec = POOLS[name]
+    cells: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        cells[(r["strategy"], r["budget"])].append(r)
+    seeds = sorted({r["seed"] for r in results})
+    labels = _labels()
+    lines = [f"### `{name}` ({spec.role})", "", f"{spec.describe()}. Seeds: {', '.join(map(str, seeds))}.", ""]
+    lines += ["| strategy | " + " | ".join(f"{b:,} examples" for b in budgets) + " |", "|---|" + "---:|" * len(budgets)]
+    for s in strategies:
+        lines.append(f"| {labels.get(s, s)} | " + " | ".join(_cell(cells[(s, b)], "test_accuracy") for b in budgets) + " |")
+    for s in strategies:
+        if s == "uniform":
+            continue
+        diffs = []
+        for b in budgets:
+            base = {r["seed"]: r["test_accuracy"] for r in cells[("uniform", b)]}
+            paired = [100 * (r["test_accuracy"] - base[r["seed"]]) for r in cells[(s, b)] if r["seed"] in base]
+            mean, std = _mean_std(paired) if paired else (None, None)
+            diffs.append("-" if mean is None else f"{round(mean, 1) + 0.0:+.1f} ± {std:.1f}")  # + 0.0: no "-0.0"
+        lines.append(f"| {labels.get(s, s)} − uniform (paired) | " + " | ".join(diffs) + " |")
+    if spec.pathologies.noise:
+        shares = []
+        for s in strategies:
+            late = [x for b in budgets for r in cells[(s, b)] if (x := _late_noisy_share(r)) is not None]
+            if late:
+                shares.append(f"{labels.get(s, s)} {np.mean(late):.0%}")
+        lines += ["", f"Wrong answers among the rows trained on after the first fifth (pool: "
+                      f"{spec.pathologies.noise:.0%}): {'; '.join(shares) or '-'}."]
+    return lines + [""]
+
+
+def write_protocol_report(results: list[dict[str, Any]], out_dir: str | Path, size: Any) -> Path:
+    """Write `protocol.md`: per pool, test exact match % of each strategy and its paired difference to uniform."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    by_pool: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        by_pool[r["pool"]].append(r)
+    budgets = sorted({r["budget"] for r in results})
+    strategies = list(dict.fromkeys(["uniform", *(r["strategy"] for r in results)]))
+    md = [
+        "# Learning protocol: every pool of the family", "",
+        f"Size `{size.name}`: pools of {size.pool_rows:,} rows (x5 for the ~1-visit pools), a "
+        f"{size.hidden_size}-wide {size.num_layers}-layer Llama warmed up on a copy task, budgets in training "
+        "examples; test exact match % (mean ± std over seeds), and each strategy's difference to uniform paired "
+        "by seed. Defaults may be chosen on the tuning pools only; the validation pools were fixed in "
+        "`benchmarks/learning/pools.py` before any tuning.", "",
+    ]
+    for role in ROLES:
+        names = [n for n in pools_of(role) if n in by_pool]
+        if names:
+            md += [f"## {role.capitalize()} pools", ""]
+            for name in names:
+                md += _pool_section(name, by_pool[name], strategies, budgets)
+    path = out / "protocol.md"
+    path.write_text("\n".join(md) + "\n")
+    return path
