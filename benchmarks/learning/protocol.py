@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .pools import POOLS, ROLES, pools_of
-from .report import _cell, _labels, _mean_std
+from .report import _labels, _mean_std
 
 __all__ = ["expand_pools", "write_protocol_report"]
 
@@ -29,6 +29,16 @@ def expand_pools(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _cell(values: list[float]) -> str:
+    """Mean ± std over seeds, or the one value when there is a single seed (no spread to show)."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0] + 0.0:.1f}"
+    mean, std = _mean_std(values)
+    return f"{round(mean, 1) + 0.0:.1f} ± {std:.1f}"  # + 0.0: no "-0.0"
+
+
 def _late_noisy_share(r: dict[str, Any]) -> float | None:
     """Share of wrong answers among the rows trained on after the first fifth of training."""
     phases = r.get("drawn", {}).get("noisy")
@@ -45,7 +55,8 @@ def _pool_section(name: str, results: list[dict[str, Any]], strategies: list[str
     lines = [f"### `{name}` ({spec.role})", "", f"{spec.describe()}. Seeds: {', '.join(map(str, seeds))}.", ""]
     lines += ["| strategy | " + " | ".join(f"{b:,} examples" for b in budgets) + " |", "|---|" + "---:|" * len(budgets)]
     for s in strategies:
-        lines.append(f"| {labels.get(s, s)} | " + " | ".join(_cell(cells[(s, b)], "test_accuracy") for b in budgets) + " |")
+        accuracy = [_cell([100 * r["test_accuracy"] for r in cells[(s, b)]]) for b in budgets]
+        lines.append(f"| {labels.get(s, s)} | " + " | ".join(accuracy) + " |")
     for s in strategies:
         if s == "uniform":
             continue
@@ -53,8 +64,7 @@ def _pool_section(name: str, results: list[dict[str, Any]], strategies: list[str
         for b in budgets:
             base = {r["seed"]: r["test_accuracy"] for r in cells[("uniform", b)]}
             paired = [100 * (r["test_accuracy"] - base[r["seed"]]) for r in cells[(s, b)] if r["seed"] in base]
-            mean, std = _mean_std(paired) if paired else (None, None)
-            diffs.append("-" if mean is None else f"{round(mean, 1) + 0.0:+.1f} ± {std:.1f}")  # + 0.0: no "-0.0"
+            diffs.append(("+" if paired and round(np.mean(paired), 1) >= 0 else "") + _cell(paired))
         lines.append(f"| {labels.get(s, s)} − uniform (paired) | " + " | ".join(diffs) + " |")
     if spec.pathologies.noise:
         shares = []
@@ -80,7 +90,8 @@ def write_protocol_report(results: list[dict[str, Any]], out_dir: str | Path, si
         "# Learning protocol: every pool of the family", "",
         f"Size `{size.name}`: pools of {size.pool_rows:,} rows (x5 for the ~1-visit pools), a "
         f"{size.hidden_size}-wide {size.num_layers}-layer Llama warmed up on a copy task, budgets in training "
-        "examples; test exact match % (mean ± std over seeds), and each strategy's difference to uniform paired "
+        "examples; test exact match % (mean ± std over seeds; one value for one seed), and each strategy's "
+        "difference to uniform paired "
         "by seed. Defaults may be chosen on the tuning pools only; the validation pools were fixed in "
         "`benchmarks/learning/pools.py` before any tuning.", "",
     ]
