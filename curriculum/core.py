@@ -234,24 +234,16 @@ class Curriculum:
 
     def weights(self, position: int) -> np.ndarray:
         """Probability of drawing each row in the block that starts at stream `position`."""
+        c = self.config
         difficulty = self.difficulty(self.scores)
         target = self.target(position)
         shares = None
-        if self.config.task_balance:
-            c = self.config
+        if c.task_balance:
             shares = task_shares(
                 self.scores.confidence, self.groups, self.num_groups, c.task_gamma, c.task_min_share, self.task_prior
             )
-        probs = sampling_weights(
-            difficulty,
-            target,
-            self.config.kernel,
-            self.config.width,
-            self.config.uniform_mix,
-            self.groups if shares is not None else None,
-            shares,
-            self.row_weights,
-        )
+        groups = self.groups if shares is not None else None
+        probs = sampling_weights(difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, self.row_weights)
         self._last = {"difficulty": difficulty, "target": target, "entropy": normalized_entropy(probs), "shares": shares}
         return probs
 
