@@ -16,7 +16,7 @@ from ..samplers import CurriculumSampler
 
 __all__ = ["CurriculumCallback"]
 
-_FORMAT = 2
+_FORMAT = 3
 
 
 class CurriculumCallback(TrainerCallback):

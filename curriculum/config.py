@@ -106,6 +106,16 @@ class CurriculumConfig:
             Column whose content identifies a row; by default `prompt` + `completion`, else `text`, `messages`,
             or the token ids `input_ids`.
 
+        > Suspected noise
+
+        noise_filter (`str`, *optional*, defaults to `"none"`):
+            `"mixture"`: at every refresh, fit a two-component Gaussian mixture to the running loss of the rows of
+            each group trained on at least `noise_min_visits` times (DivideMix's small-loss mixture); a row's
+            sampling weight is multiplied by its posterior of the low-loss (clean) component. `"none"`: no filter;
+            the data map still reports suspected noise.
+        noise_min_visits (`int`, *optional*, defaults to `2`):
+            Visits before a row's loss enters the mixture: a first visit cannot tell a wrong answer from a new one.
+
         > Replay
 
         replay_share (`float`, *optional*, defaults to `0.0`):
@@ -123,6 +133,11 @@ class CurriculumConfig:
         task_balance (`bool`, *optional*, defaults to `False`):
             Give task t (the `group_column`) the share (1 / c_t)^gamma of the sampling mass, c_t the live mean
             confidence on its trained rows; within a task, difficulty targeting as usual.
+        task_signal (`str`, *optional*, defaults to `"confidence"`):
+            What sets the task shares: `"confidence"` (shares by inverse confidence, above) or `"progress"`
+            (learning progress, as in Teacher-Student Curriculum Learning: task t gets the share (p_t)^gamma / Z of
+            the mass, p_t the running mean drop of its rows' loss between visits, floored at a tenth of the mean
+            so no task starves; budget leaves tasks already learnt and tasks that cannot be learnt).
         task_gamma (`float`, *optional*, defaults to `1.0`):
             Exponent gamma; 0 gives equal shares.
         task_min_share (`float`, *optional*, defaults to `0.0`):
@@ -173,6 +188,9 @@ class CurriculumConfig:
         0.5, "Admit rows whose value quantile is >= this (near_target: within this of the target).", min=0.0, max=1.0
     )
     task_balance: bool = _field(False, "Share the sampling mass across `group_column` tasks by (1 / confidence)^gamma.")
+    task_signal: str = _field(
+        "confidence", "What sets the task shares: inverse confidence or learning progress.", choices=("confidence", "progress")
+    )
     task_gamma: float = _field(1.0, "Exponent of the inverse task confidence.", min=0.0)
     task_min_share: float = _field(0.0, "Least share of the sampling mass per task.", min=0.0, max_exclusive=1.0)
     share_scores: str = _field(
@@ -186,6 +204,11 @@ class CurriculumConfig:
     near_duplicate_threshold: float = _field(
         0.8, "Estimated Jaccard similarity (MinHash) above which two rows are near-duplicates.", min_exclusive=0.0, max=1.0
     )
+    noise_filter: str = _field(
+        "none", "Down-weight rows by their posterior of a high-loss mixture component within their group.",
+        choices=("none", "mixture"),
+    )
+    noise_min_visits: int = _field(2, "Visits before a row's loss enters the noise mixture.", min=1)
     content_column: str | None = _field(
         None, "Column whose text identifies a row for score sharing (default: prompt+completion, text or messages)."
     )

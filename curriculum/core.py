@@ -10,7 +10,10 @@ import numpy as np
 
 from . import columns
 from .config import CurriculumConfig
+from .datamap import CATEGORIES, categorize, category_counts
 from .difficulty import Difficulty, encode_groups
+from .noise import noise_probability
+from .progress import TaskProgress
 from .replay import ReplayPolicy
 from .scores import ScoreTable
 from .sharing import ScoreSharing, build_sharing
@@ -109,7 +112,9 @@ class Curriculum:
         self.group_names = None if group_names is None else [str(name) for name in group_names]
         self.difficulty = Difficulty(config.signal, groups=self.groups, prior=prior, reference=reference, sharing=sharing)
         self.row_weights = None
+        self.duplicate = None
         if sharing is not None:
+            self.duplicate = sharing.canonical != np.arange(num_rows)
             copies = np.bincount(sharing.canonical, minlength=num_rows)[sharing.canonical]
             # 1 / copies exactly for the default alpha = 1 (a power can differ in the last bit).
             alpha = config.duplicate_alpha
@@ -133,6 +138,9 @@ class Curriculum:
                 counts = np.bincount(self.groups, minlength=self.num_groups)
                 offline = np.asarray(confidence_prior, dtype=np.float64)
                 self.task_prior = np.bincount(self.groups, weights=offline, minlength=self.num_groups) / counts
+        self.task_progress = None
+        if config.task_balance and config.task_signal == "progress":
+            self.task_progress = TaskProgress(self.num_groups, period=config.refresh_every_steps, decay=config.ema)
 
         self.replay = None
         if config.replay_share > 0:
@@ -238,13 +246,25 @@ class Curriculum:
         difficulty = self.difficulty(self.scores)
         target = self.target(position)
         shares = None
-        if c.task_balance:
+        if self.task_progress is not None:
+            shares = self.task_progress.shares(c.task_gamma, c.task_min_share)
+        elif c.task_balance:
             shares = task_shares(
                 self.scores.confidence, self.groups, self.num_groups, c.task_gamma, c.task_min_share, self.task_prior
             )
         groups = self.groups if shares is not None else None
-        probs = sampling_weights(difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, self.row_weights)
-        self._last = {"difficulty": difficulty, "target": target, "entropy": normalized_entropy(probs), "shares": shares}
+        noise = self.noise_probability()
+        row_weights = self.row_weights
+        if c.noise_filter == "mixture":
+            row_weights = 1.0 - noise if row_weights is None else row_weights * (1.0 - noise)
+        probs = sampling_weights(difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, row_weights)
+        self._last = {
+            "difficulty": difficulty,
+            "target": target,
+            "entropy": normalized_entropy(probs),
+            "shares": shares,
+            "map": category_counts(self._categories(noise)),
+        }
         return probs
 
     def draw(self, position: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -263,6 +283,32 @@ class Curriculum:
             buffer = self.replay.rows()
             rows[replayed] = buffer[rng.integers(0, buffer.size, int(replayed.sum()))]
         return rows, replayed
+
+    # ------------------------------------------------------------------ noise and the data map
+
+    def noise_probability(self) -> np.ndarray:
+        """Each row's probability of being a wrong answer (0 for rows with too few visits): the posterior of the
+        high-loss component of a two-component mixture on the running loss within its group."""
+        return noise_probability(self.scores.loss, self.scores.count, self.groups, self.config.noise_min_visits)
+
+    def _categories(self, noise: np.ndarray) -> np.ndarray:
+        t = self.scores
+        return categorize(t.count, t.confidence, t.variability, noise, self.duplicate)
+
+    def data_map(self) -> dict[str, np.ndarray]:
+        """The live data map, per row: `category` (a name of `"easy"`, `"ambiguous"`, `"hard"`, `"suspected_noise"`,
+        `"duplicate"`, `"never_trained"`), `noise` (probability of a wrong answer), `confidence` (running mean
+        target-token probability) and `variability` (its standard deviation across visits), `loss` and `visits`."""
+        t = self.scores
+        noise = self.noise_probability()
+        return {
+            "category": np.asarray(CATEGORIES, dtype=object)[self._categories(noise)],
+            "noise": noise,
+            "confidence": t.confidence.astype(np.float64),
+            "variability": t.variability.astype(np.float64),
+            "loss": t.loss.astype(np.float64),
+            "visits": t.count.astype(np.int64),
+        }
 
     # ------------------------------------------------------------------ observations
 
@@ -287,6 +333,10 @@ class Curriculum:
         if difficulty is not None and rows.size:
             self._window.difficulty_sum += float(difficulty[rows].sum())
             self._window.difficulty_rows += int(rows.size)
+        if self.task_progress is not None:
+            prev = self.scores.loss[rows].astype(np.float64)
+            prev[self.scores.count[rows] == 0] = np.nan
+            self.task_progress.observe(self.groups[rows], prev, loss, step)
         self.scores.update(rows, loss, confidence, step=step)
         self.step = step
         if self.replay is not None and rows.size:
@@ -321,6 +371,8 @@ class Curriculum:
         if self.replay is not None:
             out["curriculum/replay_share"] = window.replayed / window.consumed if window.consumed else 0.0
             out["curriculum/replay_buffer"] = len(self.replay)
+        for name, count in self._last.get("map", {}).items():
+            out[f"curriculum/map/{name}"] = count
         if self._last.get("shares") is not None and self.group_names is not None:
             for name, share in zip(self.group_names, self._last["shares"]):
                 out[f"curriculum/task_share/{name}"] = float(share)
@@ -339,6 +391,8 @@ class Curriculum:
         state = {f"scores.{k}": v for k, v in self.scores.state_dict().items()}
         if self.replay is not None:
             state.update({f"replay.{k}": v for k, v in self.replay.state_dict().items()})
+        if self.task_progress is not None:
+            state.update({f"tasks.{k}": v for k, v in self.task_progress.state_dict().items()})
         state["step"] = np.array(self.step, dtype=np.int64)
         return state
 
@@ -351,6 +405,10 @@ class Curriculum:
         self.scores.load_state_dict(part("scores."))
         if self.replay is not None:
             self.replay.load_state_dict(part("replay."))
+        if self.task_progress is not None:
+            if "tasks.progress" not in state:
+                raise ValueError("the checkpoint was saved without task_signal='progress'; resume with the same setting")
+            self.task_progress.load_state_dict(part("tasks."))
         self.step = int(state["step"])
 
 

@@ -7,6 +7,7 @@ import numpy as np
 __all__ = ["ScoreTable"]
 
 SIGNALS = ("loss", "confidence", "learnability")
+_ARRAYS = ("loss", "confidence", "first_loss", "confidence_var", "count", "last_step")
 
 
 class ScoreTable:
@@ -15,9 +16,11 @@ class ScoreTable:
 
     `loss[i]` and `confidence[i]` are running means (exponential moving averages initialised with the first
     observation) of row i's mean token negative log-likelihood and mean target-token probability over its
-    supervised tokens, as computed by the training forward pass. Rows never trained on hold NaN and count 0.
+    supervised tokens, as computed by the training forward pass. `variability[i]` is the running standard deviation
+    of the confidence across visits (the exponentially weighted variance next to the running mean; 0 after one
+    visit), the second axis of a dataset-cartography map. Rows never trained on hold NaN and count 0.
 
-    Storage is 4 float32/int32 arrays plus the first loss: 20 bytes per row.
+    Storage is 5 float32/int32 arrays plus the first loss: 24 bytes per row.
 
     Args:
         num_rows (`int`):
@@ -46,6 +49,7 @@ class ScoreTable:
         self.loss = np.full(num_rows, np.nan, dtype=np.float32)
         self.confidence = np.full(num_rows, np.nan, dtype=np.float32)
         self.first_loss = np.full(num_rows, np.nan, dtype=np.float32)
+        self.confidence_var = np.full(num_rows, np.nan, dtype=np.float32)
         self.count = np.zeros(num_rows, dtype=np.int32)
         self.last_step = np.full(num_rows, -1, dtype=np.int32)
         self.num_seen = 0
@@ -55,7 +59,12 @@ class ScoreTable:
 
     @property
     def bytes_per_row(self) -> int:
-        return sum(a.itemsize for a in (self.loss, self.confidence, self.first_loss, self.count, self.last_step))
+        return sum(getattr(self, name).itemsize for name in _ARRAYS)
+
+    @property
+    def variability(self) -> np.ndarray:
+        """Running standard deviation of each row's confidence across its visits (NaN for rows never trained on)."""
+        return np.sqrt(self.confidence_var)
 
     @property
     def coverage(self) -> float:
@@ -91,8 +100,12 @@ class ScoreTable:
         a = self.ema
         old_loss = np.where(fresh, loss, self.loss[ids])
         old_conf = np.where(fresh, confidence, self.confidence[ids])
+        old_var = np.where(fresh, np.float32(0.0), self.confidence_var[ids])
         self.loss[ids] = a * old_loss + (1.0 - a) * loss
         self.confidence[ids] = a * old_conf + (1.0 - a) * confidence
+        # Exponentially weighted variance: var <- a * (var + (1 - a) * (x - old mean)^2).
+        deviation = confidence - old_conf
+        self.confidence_var[ids] = a * (old_var + (1.0 - a) * deviation * deviation)
         self.first_loss[ids] = np.where(fresh, loss, self.first_loss[ids])
         self.count[ids] += 1
         self.last_step[ids] = step
@@ -109,13 +122,7 @@ class ScoreTable:
         raise ValueError(f"signal should be one of {list(SIGNALS)}, but got signal={name!r}")
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {
-            "loss": self.loss.copy(),
-            "confidence": self.confidence.copy(),
-            "first_loss": self.first_loss.copy(),
-            "count": self.count.copy(),
-            "last_step": self.last_step.copy(),
-        }
+        return {name: getattr(self, name).copy() for name in _ARRAYS}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         if len(state["loss"]) != len(self):
@@ -123,6 +130,12 @@ class ScoreTable:
                 f"the saved score table has {len(state['loss'])} rows but the training dataset has {len(self)}; "
                 "resume with the same training dataset"
             )
-        for name in ("loss", "confidence", "first_loss", "count", "last_step"):
+        missing = [name for name in _ARRAYS if name not in state]
+        if missing:
+            raise ValueError(
+                f"the saved score table lacks {missing} (saved by an older version); it cannot be resumed exactly: "
+                "start the curriculum afresh"
+            )
+        for name in _ARRAYS:
             getattr(self, name)[:] = state[name]
         self.num_seen = int((self.count > 0).sum())

@@ -56,10 +56,17 @@ STRATEGIES = CurriculumConfig(
 )
 
 
+# The state added for noise and learning progress: the task progress accumulators, the confidence variance.
+NOISE_AND_PROGRESS = CurriculumConfig(
+    group_column="task", refresh_every_steps=2, start=0.0, end=1.0, width=0.1, task_balance=True,
+    task_signal="progress", noise_filter="mixture", noise_min_visits=1,
+)
+
+
 @pytest.mark.parametrize(
     "kind, workers, config",
-    [("trainer", 2, None), ("sft", 0, None), ("trainer", 0, STRATEGIES)],
-    ids=["trainer", "sft", "replay-and-task-balance"],
+    [("trainer", 2, None), ("sft", 0, None), ("trainer", 0, STRATEGIES), ("sft", 0, NOISE_AND_PROGRESS)],
+    ids=["trainer", "sft", "replay-and-task-balance", "noise-and-progress"],
 )
 def test_resume_matches_uninterrupted_run(tmp_path, tokenizer, kind, workers, config):
     raw = make_graded_dataset(48, seed=2)
@@ -83,13 +90,17 @@ def test_resume_matches_uninterrupted_run(tmp_path, tokenizer, kind, workers, co
     assert len(resumed_rows) == MAX_STEPS - SAVE_STEPS
     for step, (a, b) in enumerate(zip(resumed_rows, full_rows[SAVE_STEPS:]), start=SAVE_STEPS + 1):
         np.testing.assert_array_equal(a, b, err_msg=f"rows of step {step} differ")
-    for name in ("loss", "confidence", "count", "first_loss", "last_step"):
+    for name in ("loss", "confidence", "confidence_var", "count", "first_loss", "last_step"):
         np.testing.assert_array_equal(getattr(resumed.scores, name), getattr(full.scores, name), err_msg=name)
     np.testing.assert_array_equal(resumed.sampler.drawn, full.sampler.drawn)
     np.testing.assert_array_equal(resumed.sampler.replayed, full.sampler.replayed)
-    if config is not None:
+    if config is STRATEGIES:
         assert full.sampler.replayed.any() and full.curriculum.last_refresh["shares"] is not None
         np.testing.assert_array_equal(resumed.curriculum.replay.rows(), full.curriculum.replay.rows())
+    if config is NOISE_AND_PROGRESS:
+        assert full.curriculum.task_progress.known.any()
+        for key, value in full.curriculum.task_progress.state_dict().items():
+            np.testing.assert_array_equal(resumed.curriculum.task_progress.state_dict()[key], value, err_msg=key)
 
     # The schedule moved during the run, so the weights changed between refreshes.
     assert full.curriculum.last_refresh["target"] > 0.5

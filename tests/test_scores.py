@@ -49,8 +49,8 @@ def test_bad_ema(ema):
         ScoreTable(3, ema=ema)
 
 
-def test_bytes_per_row_is_20():
-    assert ScoreTable(7).bytes_per_row == 20
+def test_bytes_per_row_is_24():
+    assert ScoreTable(7).bytes_per_row == 24
     table = ScoreTable(1000)
     total = sum(getattr(table, n).nbytes for n in ("loss", "confidence", "first_loss", "count", "last_step"))
     assert total == 20 * 1000
@@ -208,7 +208,7 @@ def test_state_dict_is_a_copy():
     table = ScoreTable(3)
     table.update(np.array([0]), np.array([1.0]), np.array([0.5]))
     state = table.state_dict()
-    assert set(state) == {"loss", "confidence", "first_loss", "count", "last_step"}
+    assert set(state) == {"loss", "confidence", "first_loss", "confidence_var", "count", "last_step"}
     state["loss"][0] = 99.0
     state["count"][0] = 99
     assert table.loss[0] == 1.0 and table.count[0] == 1

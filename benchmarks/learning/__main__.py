@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = pool.imap_unordered(run_job, jobs)
         else:
             pool = None
-            init_worker(max(1, os.cpu_count() or 1))
+            init_worker(len(os.sched_getaffinity(0)))  # the cores this process may use (taskset)
             results = map(run_job, jobs)
         try:
             with open(results_path, "a") as sink:

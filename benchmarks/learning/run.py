@@ -97,6 +97,14 @@ STRATEGIES = {
         Strategy("online_replay", "online, loss + replay", curriculum={"replay_share": 0.25}),
         Strategy("online_balance", "online, loss + task balance", curriculum={"task_balance": True}),
         Strategy("online_learnability", "online, learnability", curriculum={"signal": "learnability"}),
+        # Candidates of the protocol's tuning screen (issue 10): duplicate weighting alpha, the noise mixture, and
+        # task shares by learning progress.
+        Strategy("online_alpha0", "online, alpha 0", curriculum={"duplicate_alpha": 0.0}),
+        Strategy("online_alpha05", "online, alpha 0.5", curriculum={"duplicate_alpha": 0.5}),
+        Strategy("online_alpha0_mixture", "online, alpha 0 + noise mixture",
+                 curriculum={"duplicate_alpha": 0.0, "noise_filter": "mixture"}),
+        Strategy("online_alpha0_progress", "online, alpha 0 + task shares by learning progress",
+                 curriculum={"duplicate_alpha": 0.0, "task_balance": True, "task_signal": "progress"}),
         Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
         Strategy("clean_online", "online, loss (defaults), clean pool", curriculum={}, pool="clean"),
         *(Strategy(f"band{lv}", f"level {lv} only, clean pool", levels=(lv,), pool="clean") for lv in TRAIN_LEVELS),

@@ -1,0 +1,180 @@
+"""The signals that separate noise from hard: confidence variability, the loss mixture, learning progress, the data map."""
+
+import numpy as np
+import pytest
+
+from curriculum import Curriculum, CurriculumConfig, ScoreTable
+from curriculum.datamap import CATEGORIES
+from curriculum.noise import noise_probability, two_component_mixture
+from curriculum.progress import TaskProgress
+
+
+def test_variability_matches_a_hand_computed_weighted_variance():
+    table = ScoreTable(2, ema=0.25)
+    confidences = [0.2, 0.9, 0.4, 0.8]
+    for step, c in enumerate(confidences, 1):
+        table.update(np.array([0]), np.array([1.0]), np.array([c]), step=step)
+    mean, var = confidences[0], 0.0
+    for x in confidences[1:]:
+        d = x - mean
+        mean = mean + 0.75 * d
+        var = 0.25 * (var + 0.75 * d * d)
+    assert table.confidence[0] == pytest.approx(mean, abs=1e-6)
+    assert table.variability[0] == pytest.approx(np.sqrt(var), abs=1e-6)
+    assert np.isnan(table.variability[1])
+
+
+def test_variability_is_zero_after_one_visit_and_for_a_constant_confidence():
+    table = ScoreTable(2)
+    table.update(np.array([0, 1]), np.array([1.0, 1.0]), np.array([0.3, 0.6]))
+    table.update(np.array([1]), np.array([1.0]), np.array([0.6]))
+    assert table.variability.tolist() == [0.0, 0.0]
+
+
+def test_mixture_recovers_a_bimodal_loss():
+    rng = np.random.default_rng(1)
+    clean, noisy = rng.normal(0.3, 0.1, 800), rng.normal(2.5, 0.4, 200)
+    posterior, fit = two_component_mixture(np.r_[clean, noisy])
+    assert fit["low"] == pytest.approx(0.3, abs=0.02) and fit["high"] == pytest.approx(2.5, abs=0.06)
+    assert fit["high_weight"] == pytest.approx(0.2, abs=0.01)
+    assert fit["low_std"] == pytest.approx(0.1, abs=0.01) and fit["high_std"] == pytest.approx(0.4, abs=0.04)
+    assert (posterior[:800] < 0.5).mean() > 0.995 and (posterior[800:] > 0.5).mean() > 0.995
+    # The posterior is Bayes' rule with the fitted parameters.
+    x = 1.2
+    def density(m, s, w):
+        return w * np.exp(-0.5 * ((x - m) / s) ** 2) / s
+    high = density(fit["high"], fit["high_std"], fit["high_weight"])
+    low = density(fit["low"], fit["low_std"], 1 - fit["high_weight"])
+    posterior_x, _ = two_component_mixture(np.r_[clean, noisy, x])
+    assert posterior_x[-1] == pytest.approx(high / (high + low), rel=0.02)
+
+
+def test_mixture_is_deterministic_and_safe_on_constant_values():
+    values = np.random.default_rng(0).gamma(2.0, size=300)
+    np.testing.assert_array_equal(two_component_mixture(values)[0], two_component_mixture(values.copy())[0])
+    posterior, fit = two_component_mixture(np.full(10, 3.0))
+    assert posterior.tolist() == [0.0] * 10 and fit["high_weight"] == 0.0
+
+
+def test_noise_probability_is_fitted_within_groups_and_only_on_revisited_rows():
+    rng = np.random.default_rng(2)
+    n = 400
+    groups = np.repeat([0, 1], n // 2)
+    loss = np.r_[rng.normal(0.2, 0.05, 160), rng.normal(2.0, 0.2, 40), rng.normal(1.0, 0.3, 200)]
+    count = np.full(n, 3)
+    count[:5] = 1  # too few visits: never suspected
+    p = noise_probability(loss, count, groups, min_visits=2)
+    assert p[:5].tolist() == [0.0] * 5
+    assert (p[5:160] < 0.5).all() and (p[160:200] > 0.5).all()
+    # Group 1 is one mode: a mixture fit splits it in two halves of similar weight, which is no minority mode.
+    assert (p[200:] == 0).all()
+    # Across groups instead of within them, the high mode of group 0 hides among group 1's rows.
+    pooled = noise_probability(loss, count, None, min_visits=2)
+    assert not np.array_equal(pooled > 0.5, p > 0.5)
+
+
+def test_task_progress_by_hand():
+    progress = TaskProgress(3, period=2, decay=0.5)
+    groups = np.array([0, 0, 1, 2])
+    progress.observe(groups, np.array([np.nan, 3.0, 2.0, np.nan]), np.array([1.0, 2.0, 2.5, 1.0]), step=1)
+    assert not progress.known.any()  # the period's samples are folded in at its end
+    progress.observe(groups, np.array([2.0, 2.0, np.nan, np.nan]), np.array([1.0, 0.0, 1.0, 1.0]), step=2)
+    # Group 0: samples 1, 1, 2 -> 4/3; group 1: -0.5; group 2: no revisit.
+    np.testing.assert_allclose(progress.progress, [4 / 3, -0.5, 0.0])
+    assert progress.known.tolist() == [True, True, False]
+    progress.observe(groups, np.array([1.0, 1.0, 1.0, 1.0]), np.array([1.0, 1.0, 0.0, 1.0]), step=4)
+    np.testing.assert_allclose(progress.progress, [0.5 * 4 / 3, 0.5 * -0.5 + 0.5 * 1.0, 0.0])
+    # Shares: q = max(progress, 0.1 x mean positive known progress); the unknown-so-far task 2 is now known at 0.
+    q = np.array([2 / 3, 0.25, 0.0])
+    floor = 0.1 * q.mean()
+    q = np.maximum(q, floor)
+    np.testing.assert_allclose(progress.shares(gamma=1.0), q / q.sum())
+    np.testing.assert_allclose(progress.shares(gamma=1.0, min_share=0.1), 0.1 + 0.7 * q / q.sum())
+
+
+def test_unknown_tasks_get_the_largest_share_until_revisited():
+    progress = TaskProgress(2, period=1)
+    progress.observe(np.array([0]), np.array([2.0]), np.array([1.0]), step=1)
+    np.testing.assert_allclose(progress.shares(), [0.5, 0.5])
+    assert TaskProgress(4, period=1).shares().tolist() == [0.25] * 4
+
+
+def _curriculum(**overrides):
+    config = CurriculumConfig(group_column="task", refresh_every_steps=1, **overrides)
+    texts = [f"row {i}" for i in range(8)] + ["row 0"]  # row 8 is a copy of row 0
+    return Curriculum.from_arrays(config, 9, groups=["a"] * 9, texts=texts, global_batch=4, max_steps=10)
+
+
+def test_data_map_categories_from_constructed_trajectories():
+    curriculum = _curriculum(noise_min_visits=2)
+    # Rows 0-1 easy, 2 ambiguous (confidence swings), 3 hard (low and stable), 4 a lone high loss among low ones
+    # (noise), 5-6 easy too, 7 never trained, 8 a copy of row 0.
+    trajectories = {
+        0: [(0.1, 0.9)] * 3, 1: [(0.1, 0.9)] * 3, 5: [(0.12, 0.9)] * 3, 6: [(0.11, 0.92)] * 3,
+        2: [(0.5, 0.1), (0.4, 0.9), (0.5, 0.1)], 3: [(0.3, 0.3)] * 3, 4: [(3.0, 0.8)] * 3,
+    }
+    for step in range(3):
+        rows = np.array(sorted(trajectories))
+        loss = np.array([trajectories[r][step][0] for r in rows])
+        confidence = np.array([trajectories[r][step][1] for r in rows])
+        curriculum.observe(rows, loss, confidence, step=step + 1)
+    # A group needs 16 rows for a mixture fit: this one has 7, so no row is suspected...
+    categories = curriculum.data_map()["category"].tolist()
+    assert categories == ["easy", "easy", "ambiguous", "hard", "easy", "easy", "easy", "never_trained", "duplicate"]
+    # ...while a larger group of low losses with a minority high mode flags exactly that mode.
+    big = Curriculum.from_arrays(
+        CurriculumConfig(share_scores="none", noise_filter="mixture"), 40, global_batch=4, max_steps=10
+    )
+    loss = np.r_[np.linspace(0.1, 0.3, 34), np.full(6, 2.5)]
+    for step in (1, 2):
+        big.observe(np.arange(40), loss, np.full(40, 0.9), step=step)
+    data_map = big.data_map()
+    assert (data_map["category"][34:] == "suspected_noise").all() and (data_map["category"][:34] == "easy").all()
+    assert data_map["visits"].tolist() == [2] * 40
+    weights = big.weights(0)
+    # The filter multiplies a suspected row's weight by its posterior of the clean component (here about 0): what
+    # is left is the uniform share.
+    assert weights[34:].max() == pytest.approx(0.1 / 40, rel=1e-6)
+    metrics = big.metrics()
+    assert metrics["curriculum/map/suspected_noise"] == 6 and metrics["curriculum/map/easy"] == 34
+    assert set(CATEGORIES) == {k.split("/")[-1] for k in metrics if k.startswith("curriculum/map/")}
+
+
+def test_progress_shares_move_budget_to_the_task_that_learns():
+    config = CurriculumConfig(group_column="task", refresh_every_steps=1, task_balance=True, task_signal="progress",
+                              share_scores="none", uniform_mix=0.0)
+    groups = ["learning"] * 4 + ["stuck"] * 4
+    curriculum = Curriculum.from_arrays(config, 8, groups=groups, global_batch=8, max_steps=10)
+    for step in range(1, 4):
+        loss = np.r_[np.full(4, 3.0 - step), np.full(4, 2.0)]
+        curriculum.observe(np.arange(8), loss, np.full(8, 0.5), step=step)
+    weights = curriculum.weights(0)
+    # Progress 1 and 0: the stuck task keeps the floor, a tenth of the mean positive progress (0.5).
+    assert weights[:4].sum() == pytest.approx(1 / 1.05, rel=1e-9)
+    assert curriculum.last_refresh["shares"].tolist() == pytest.approx([1 / 1.05, 0.05 / 1.05])
+
+
+def test_resume_of_the_new_state_is_exact():
+    def run(stop=None, state=None):
+        curriculum = _curriculum(task_balance=True, task_signal="progress", noise_filter="mixture")
+        if state is not None:
+            curriculum.load_state_dict(state)
+        rng = np.random.default_rng(0)
+        out = []
+        for step in range(1, 9):
+            rows = rng.integers(0, 9, 4)
+            loss, confidence = rng.random(4) * 3, rng.random(4)
+            if state is not None and step <= curriculum.step:
+                continue
+            curriculum.observe(rows, loss, confidence, step=step)
+            out.append(curriculum.weights(curriculum.position(step)))
+            if step == stop:
+                return curriculum.state_dict(), out
+        return curriculum, out
+
+    full, full_weights = run()
+    state, _ = run(stop=4)
+    resumed, resumed_weights = run(state=state)
+    np.testing.assert_array_equal(np.array(resumed_weights), np.array(full_weights[4:]))
+    for key, value in full.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
