@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 import datasets
 import torch
 from transformers import Trainer
@@ -38,6 +40,11 @@ class CurriculumHandle:
     def scores(self) -> ScoreTable:
         """The live per-row score table (`loss`, `confidence`, `count`, ...)."""
         return self.curriculum.scores
+
+    def data_map(self) -> dict[str, np.ndarray]:
+        """The live data map: per row its category (easy, ambiguous, hard, suspected_noise, duplicate, never_trained),
+        noise probability, confidence, variability, loss and visits (see [`Curriculum.data_map`])."""
+        return self.curriculum.data_map()
 
 
 def _global_batch_size(args: Any) -> int:

@@ -1,4 +1,4 @@
-"""What the quickstart prints and plots: what the curriculum drew by phase, losses by level, a PNG."""
+"""What the schedule demo prints and plots: what the curriculum drew by phase, losses by level, a PNG."""
 
 from __future__ import annotations
 

@@ -12,10 +12,23 @@ TIMEOUT = 300  # a run takes ~6 s on 2 CPU cores: room for a busy machine
 
 
 @pytest.mark.slow
-def test_quickstart_prints_phase_table(tmp_path):
+def test_quickstart_compares_uniform_and_the_curriculum(tmp_path):
+    args = ["--size", "tiny", "--budget", "64", "--output-dir", str(tmp_path)]
+    out = check_ok(run_process([PYTHON, "examples/quickstart.py", *args], TIMEOUT))
+    assert re.search(r"^\| uniform shuffling \(Trainer default\) \| \d+\.\d \|", out, flags=re.MULTILINE), out
+    assert re.search(r"^\| online curriculum \| \d+\.\d \|", out, flags=re.MULTILINE), out
+    assert re.search(r"Curriculum - uniform: [+-]\d+\.\d points", out), out
+    assert re.search(r"Wrong answers among the rows trained on after the first fifth: uniform \d+%, curriculum \d+%", out)
+    assert re.search(r"Suspected noise at the end: \d+ rows flagged", out), out
+    assert f"Data map PNG: {tmp_path / 'data_map.png'}" in out
+    assert (tmp_path / "data_map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_schedule_demo_prints_phase_table(tmp_path):
     plot = tmp_path / "curriculum.png"
     args = ["--max-steps", "8", "--rows", "200", "--output-dir", str(tmp_path / "out"), "--plot", str(plot)]
-    out = check_ok(run_process([PYTHON, "examples/quickstart.py", *args], TIMEOUT))
+    out = check_ok(run_process([PYTHON, "examples/schedule_demo.py", *args], TIMEOUT))
     assert "What the curriculum drew, by training phase" in out
     assert re.search(r"\|\s+steps \| target \| sampled \| level \|", out), out
     rows = re.findall(r"^\|\s+\d+-\d+ \|", out, flags=re.MULTILINE)
@@ -26,9 +39,9 @@ def test_quickstart_prints_phase_table(tmp_path):
 
 
 @pytest.mark.slow
-def test_quickstart_without_curriculum(tmp_path):
+def test_schedule_demo_without_curriculum(tmp_path):
     args = ["--max-steps", "4", "--rows", "100", "--no-curriculum", "--output-dir", str(tmp_path)]
-    out = check_ok(run_process([PYTHON, "examples/quickstart.py", *args], TIMEOUT))
+    out = check_ok(run_process([PYTHON, "examples/schedule_demo.py", *args], TIMEOUT))
     assert "without curriculum" in out
     assert "Loss by level at the end of training" in out
     assert "What the curriculum drew" not in out

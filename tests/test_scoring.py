@@ -241,7 +241,7 @@ def test_max_length_keeps_the_last_tokens(model, tokenizer):
 def test_score_dataset_adds_one_column_per_scorer(model, tokenizer):
     ds = make_graded_dataset(10, seed=1)
     scored = score_dataset(ds, ["length", "cluster", "loss", "length"], model, tokenizer, clusters=3, progress=False)
-    assert scored.column_names == ds.column_names + ["score_length", "score_cluster", "score_loss"]
+    assert scored.column_names == ds.column_names + ["score_length", "score_cluster", "cluster_id", "score_loss"]
     prompts, completions = list(ds["prompt"]), list(ds["completion"])
     np.testing.assert_allclose(list(scored["score_length"]), irei(prompts, completions, tokenizer=tokenizer))
     texts = [p + "\n" + c for p, c in zip(prompts, completions)]
@@ -328,7 +328,7 @@ def test_cli_score_then_select_on_jsonl(tmp_path, model_dir, model, tokenizer, c
     for s in ("length", "cluster", "loss", "confidence", "miwv"):
         argv += ["--scorer", s]
     assert main(argv + ["--no-progress"]) == 0
-    columns = "score_length, score_cluster, score_loss, score_confidence, score_miwv"
+    columns = "score_length, score_cluster, cluster_id, score_loss, score_confidence, score_miwv"
     assert f"12 rows with {columns}" in capsys.readouterr().out
     scored = load_rows(scored_path)
     expected = score_dataset(ds, ["length", "cluster", "loss", "confidence", "miwv"], model, tokenizer, clusters=3,

@@ -293,8 +293,28 @@ def evaluate(model: Any, bench: Bench) -> dict[str, Any]:
     }
 
 
-def run_one(bench: Bench, strategy: Strategy, budget: int) -> dict[str, Any]:
-    """Train the warm-up model on `budget` examples the way `strategy` says; return its metrics and draws."""
+def noise_detection(data_map: dict[str, np.ndarray], noisy: np.ndarray) -> dict[str, Any]:
+    """How well "suspected noise" (noise posterior above 0.5) finds the known wrong rows: precision, recall (of the
+    wrong rows, and of those visited at least twice), and the data map's count per category."""
+    from curriculum.datamap import CATEGORIES
+
+    flagged = data_map["noise"] > 0.5
+    hits = int((flagged & noisy).sum())
+    revisited = noisy & (data_map["visits"] >= 2)
+    categories = data_map["category"]
+    return {
+        "wrong_rows": int(noisy.sum()),
+        "flagged": int(flagged.sum()),
+        "precision": hits / int(flagged.sum()) if flagged.any() else float("nan"),
+        "recall": hits / int(noisy.sum()) if noisy.any() else float("nan"),
+        "recall_revisited": int((flagged & revisited).sum()) / int(revisited.sum()) if revisited.any() else float("nan"),
+        "map": {name: int((categories == name).sum()) for name in CATEGORIES},
+    }
+
+
+def run_one(bench: Bench, strategy: Strategy, budget: int, data_map_png: str | None = None) -> dict[str, Any]:
+    """Train the warm-up model on `budget` examples the way `strategy` says; return its metrics and draws (and, for
+    the online curriculum, how well it found the wrong rows; `data_map_png`: where to plot its data map)."""
     from trl import SFTTrainer
 
     started = time.perf_counter()
@@ -305,7 +325,7 @@ def run_one(bench: Bench, strategy: Strategy, budget: int) -> dict[str, Any]:
     args = sft_config(size, out_dir, steps, bench.seed, **overrides)
     trainer = SFTTrainer(model=bench.model(), args=args, train_dataset=data, processing_class=bench.tokenizer)
     _quiet(trainer)
-    recorder = None
+    recorder = handle = None
     if strategy.curriculum is not None:
         settings = {"refresh_every_steps": size.refresh_every_steps, **ONLINE_BASE, **strategy.curriculum}
         handle = attach(trainer, CurriculumConfig.from_dict(settings))
@@ -325,6 +345,12 @@ def run_one(bench: Bench, strategy: Strategy, budget: int) -> dict[str, Any]:
     if recorder is not None:
         result["drawn"] = _drawn_summary(data, recorder.rows_per_step())
         result["trace"] = _sampler_trace(trainer.state.log_history)
+        data_map = handle.curriculum.data_map()
+        result["noise_detection"] = noise_detection(data_map, np.asarray(data["noisy"], dtype=bool))
+        if data_map_png is not None:
+            from curriculum.plot import plot_data_map
+
+            plot_data_map(data_map, data_map_png, title=f"{strategy.label}, pool {strategy.pool}")
     elif strategy.name == "uniform":  # what shuffling trains on in expectation: the pool's make-up in every phase
         result["drawn"] = _drawn_summary(data, np.tile(np.arange(len(data)), (5, 1)))
         result["drawn"]["unique_rows"] = round(len(data) * (1.0 - np.exp(-budget / len(data))))

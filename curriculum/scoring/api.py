@@ -11,6 +11,8 @@ __all__ = ["MODEL_SCORERS", "SCORERS", "score_dataset", "select_top"]
 
 SCORERS = ("length", "cluster", "loss", "confidence", "miwv")
 MODEL_SCORERS = ("loss", "confidence", "miwv")
+# The column of each row's k-means cluster, written with the "cluster" score (the same clustering).
+CLUSTER_ID_COLUMN = "cluster_id"
 
 
 def _texts(dataset: Any, column: str, argument: str, flag: str) -> list[str]:
@@ -63,7 +65,10 @@ def score_dataset(
     - `"length"`: the Instruction-Response Expansion Index in [0, 1] ([`~curriculum.scoring.length.irei`]), in
       tokens of `tokenizer` if one is given, else in words.
     - `"cluster"`: `(1 - silhouette) / 2` in [0, 1] of the row's TF-IDF vector (prompt + newline + completion) in a
-      k-means clustering of the dataset ([`~curriculum.scoring.cluster.cluster_hardness`]).
+      k-means clustering of the dataset ([`~curriculum.scoring.cluster.cluster_hardness`]). It also writes the
+      integer column `cluster_id` (no prefix): the row's k-means cluster in `[0, clusters)`, from the same
+      clustering. Similar rows share a cluster, so `cluster_id` can serve as the curriculum's `group_column` when
+      the data has no task column.
     - `"loss"`, `"confidence"`, `"miwv"`: mean NLL, mean probability of the completion tokens, and one-shot minus
       zero-shot loss, under `model` ([`~curriculum.scoring.lm.lm_scores`]); they need `model` and `tokenizer`.
 
@@ -100,7 +105,8 @@ def score_dataset(
             Progress bar of the model scorers (main process only).
 
     Returns:
-        `datasets.Dataset`: the dataset with the score columns added (float64).
+        `datasets.Dataset`: the dataset with the score columns added (float64), and with `"cluster"` the `cluster_id`
+        column (int64) right after its score column.
 
     Example:
 
@@ -130,10 +136,10 @@ def score_dataset(
 
         columns["length"] = irei(prompts, completions, tokenizer=tokenizer)
     if "cluster" in names:
-        from .cluster import cluster_hardness
+        from .cluster import cluster_labels_and_hardness
 
         texts = [p + "\n" + c for p, c in zip(prompts, completions)]
-        columns["cluster"] = cluster_hardness(texts, clusters=clusters, seed=seed)
+        cluster_ids, columns["cluster"] = cluster_labels_and_hardness(texts, clusters=clusters, seed=seed)
     if needs_model:
         from .lm import lm_scores
 
@@ -156,16 +162,26 @@ def score_dataset(
                 neighbors=neighbors,
             )
         )
-    order = list(dataset.column_names)
+    new: list[tuple[str, list]] = []
     for name in names:
         column = column_prefix + name
         if column in (prompt_column, completion_column):
             raise ValueError(f"the score column {column!r} would replace a text column; choose another column_prefix")
+        new.append((column, [float(v) for v in columns[name]]))
+        if name == "cluster":
+            if CLUSTER_ID_COLUMN in (prompt_column, completion_column):
+                raise ValueError(
+                    f"the {CLUSTER_ID_COLUMN!r} column of the cluster scorer would replace a text column; rename "
+                    f"that column of the dataset first"
+                )
+            new.append((CLUSTER_ID_COLUMN, [int(v) for v in cluster_ids]))
+    order = list(dataset.column_names)
+    for column, values in new:
         if column in dataset.column_names:
             dataset = dataset.remove_columns(column)
         else:
             order.append(column)
-        dataset = dataset.add_column(column, [float(v) for v in columns[name]])
+        dataset = dataset.add_column(column, values)
     return dataset.select_columns(order)
 
 

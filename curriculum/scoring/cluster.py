@@ -138,6 +138,42 @@ def silhouette(vectors: TfidfMatrix, labels: Sequence[int] | np.ndarray) -> np.n
     return np.clip(s, -1.0, 1.0)
 
 
+def cluster_labels_and_hardness(
+    texts: Sequence[str],
+    clusters: int = 8,
+    seed: int = 0,
+    max_features: int | None = None,
+    n_init: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""
+    The k-means cluster label (int64, in `[0, clusters)`) and the hardness in [0, 1] of each text, from one
+    clustering: the labels are those [`cluster_hardness`] measures the silhouette in. The arguments are those of
+    [`cluster_hardness`].
+
+    The labels name groups of similar rows, usable as a task column (`group_column`) when the data has none.
+
+    Example:
+
+    ```python
+    >>> from curriculum.scoring.cluster import cluster_labels_and_hardness
+    >>> texts = ["red apple", "green apple", "ripe apple", "blue sky", "grey sky", "apple sky"]
+    >>> labels, hardness = cluster_labels_and_hardness(texts, clusters=2)
+    >>> bool(labels[0] == labels[1] == labels[2] != labels[3] == labels[4]), int(hardness.argmax())
+    (True, 5)
+    ```
+    """
+    n = len(texts)
+    clusters = _check_int("clusters", clusters, 2)
+    if clusters > n:
+        raise ValueError(
+            f"clusters should be at most the number of rows ({n}), but got clusters={clusters}; "
+            "pass a smaller number of clusters (--clusters on the command line)"
+        )
+    vectors = tfidf_vectors(texts, max_features=max_features)
+    labels = kmeans(vectors, clusters, seed=seed, n_init=n_init)
+    return labels, (1.0 - silhouette(vectors, labels)) / 2.0
+
+
 def cluster_hardness(
     texts: Sequence[str],
     clusters: int = 8,
@@ -181,13 +217,4 @@ def cluster_hardness(
     5
     ```
     """
-    n = len(texts)
-    clusters = _check_int("clusters", clusters, 2)
-    if clusters > n:
-        raise ValueError(
-            f"clusters should be at most the number of rows ({n}), but got clusters={clusters}; "
-            "pass a smaller number of clusters (--clusters on the command line)"
-        )
-    vectors = tfidf_vectors(texts, max_features=max_features)
-    labels = kmeans(vectors, clusters, seed=seed, n_init=n_init)
-    return (1.0 - silhouette(vectors, labels)) / 2.0
+    return cluster_labels_and_hardness(texts, clusters, seed, max_features, n_init)[1]
