@@ -135,9 +135,10 @@ class CurriculumConfig:
             confidence on its trained rows; within a task, difficulty targeting as usual.
         task_signal (`str`, *optional*, defaults to `"confidence"`):
             What sets the task shares: `"confidence"` (shares by inverse confidence, above) or `"progress"`
-            (learning progress, as in Teacher-Student Curriculum Learning: task t gets the share (p_t)^gamma / Z of
-            the mass, p_t the running mean drop of its rows' loss between visits, floored at a tenth of the mean
-            so no task starves; budget leaves tasks already learnt and tasks that cannot be learnt).
+            (learning progress, as in Teacher-Student Curriculum Learning: task t gets the share m_t (p_t)^gamma / Z
+            of the mass, m_t its natural mass and p_t the running mean drop of its rows' loss between visits,
+            floored at a tenth of the mean so no task starves; budget leaves tasks already learnt and tasks that
+            cannot be learnt).
         task_gamma (`float`, *optional*, defaults to `1.0`):
             Exponent gamma; 0 gives equal shares.
         task_min_share (`float`, *optional*, defaults to `0.0`):

@@ -139,7 +139,10 @@ class Curriculum:
                 offline = np.asarray(confidence_prior, dtype=np.float64)
                 self.task_prior = np.bincount(self.groups, weights=offline, minlength=self.num_groups) / counts
         self.task_progress = None
+        self.group_mass = None
         if config.task_balance and config.task_signal == "progress":
+            # Each task's natural sampling mass: its rows, each weighing its duplicate weight.
+            self.group_mass = np.bincount(self.groups, weights=self.row_weights, minlength=self.num_groups)
             self.task_progress = TaskProgress(self.num_groups, period=config.refresh_every_steps, decay=config.ema)
 
         self.replay = None
@@ -247,7 +250,7 @@ class Curriculum:
         target = self.target(position)
         shares = None
         if self.task_progress is not None:
-            shares = self.task_progress.shares(c.task_gamma, c.task_min_share)
+            shares = self.task_progress.shares(self.group_mass, c.task_gamma, c.task_min_share)
         elif c.task_balance:
             shares = task_shares(
                 self.scores.confidence, self.groups, self.num_groups, c.task_gamma, c.task_min_share, self.task_prior

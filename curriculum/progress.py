@@ -17,8 +17,10 @@ class TaskProgress:
     becomes `decay x progress + (1 - decay) x (mean sample of the period)`. A pure function of the observations in
     step order: identical on every process and on resume.
 
-    [`shares`] gives task t the share `min_share + (1 - T x min_share) x q_t^gamma / Z` with `q_t` its progress
-    floored at a tenth of the mean positive progress; a task with no revisit yet takes the largest `q` (explore it).
+    [`shares`] gives task t the share `min_share + (1 - T x min_share) x m_t x q_t^gamma / Z`, with `m_t` its
+    natural mass (its rows, or their summed duplicate weights) and `q_t` its progress floored at a tenth of the mean
+    positive progress; a task with no revisit yet takes the largest `q` (explore it). Tasks that progress alike keep
+    their natural shares; a task that stopped progressing (learnt, or unlearnable) keeps a tenth of its own.
 
     Args:
         num_groups (`int`): tasks.
@@ -32,8 +34,8 @@ class TaskProgress:
     >>> from curriculum.progress import TaskProgress
     >>> progress = TaskProgress(2, period=1, decay=0.0)
     >>> progress.observe(np.array([0, 0, 1]), prev_loss=np.array([2.0, 2.0, 1.0]), loss=np.array([1.0, 1.0, 1.0]), step=1)
-    >>> progress.progress.tolist(), progress.shares().round(3).tolist()
-    ([1.0, 0.0], [0.952, 0.048])
+    >>> progress.progress.tolist(), progress.shares(natural=np.array([1.0, 3.0])).round(3).tolist()
+    ([1.0, 0.0], [0.87, 0.13])
     ```
     """
 
@@ -62,15 +64,16 @@ class TaskProgress:
             self._sum[:] = 0.0
             self._count[:] = 0
 
-    def shares(self, gamma: float = 1.0, min_share: float = 0.0) -> np.ndarray:
-        """Share of the sampling mass of each task (see the class docstring)."""
+    def shares(self, natural: np.ndarray | None = None, gamma: float = 1.0, min_share: float = 0.0) -> np.ndarray:
+        """Share of the sampling mass of each task (see the class docstring); `natural`: each task's natural mass
+        (default: equal)."""
         n = len(self.progress)
+        raw = np.ones(n) if natural is None else np.asarray(natural, dtype=np.float64).copy()
         positive = np.maximum(self.progress, 0.0)
-        if not self.known.any() or positive[self.known].max() <= 0.0:
-            return np.full(n, 1.0 / n)
-        floor = 0.1 * positive[self.known].mean()
-        q = np.where(self.known, np.maximum(positive, floor), positive[self.known].max())
-        raw = q**gamma
+        if self.known.any() and positive[self.known].max() > 0.0:
+            floor = 0.1 * positive[self.known].mean()
+            q = np.where(self.known, np.maximum(positive, floor), positive[self.known].max())
+            raw *= q**gamma
         return min_share + (1.0 - n * min_share) * raw / raw.sum()
 
     def state_dict(self) -> dict[str, np.ndarray]:

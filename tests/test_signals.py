@@ -89,13 +89,17 @@ def test_task_progress_by_hand():
     floor = 0.1 * q.mean()
     q = np.maximum(q, floor)
     np.testing.assert_allclose(progress.shares(gamma=1.0), q / q.sum())
-    np.testing.assert_allclose(progress.shares(gamma=1.0, min_share=0.1), 0.1 + 0.7 * q / q.sum())
+    np.testing.assert_allclose(progress.shares(gamma=2.0, min_share=0.1), 0.1 + 0.7 * q**2 / (q**2).sum())
+    # Tempered by each task's natural mass: tasks that progress alike keep their natural shares.
+    natural = np.array([1.0, 2.0, 5.0])
+    np.testing.assert_allclose(progress.shares(natural), natural * q / (natural * q).sum())
 
 
 def test_unknown_tasks_get_the_largest_share_until_revisited():
     progress = TaskProgress(2, period=1)
     progress.observe(np.array([0]), np.array([2.0]), np.array([1.0]), step=1)
     np.testing.assert_allclose(progress.shares(), [0.5, 0.5])
+    np.testing.assert_allclose(progress.shares(np.array([1.0, 3.0])), [0.25, 0.75])
     assert TaskProgress(4, period=1).shares().tolist() == [0.25] * 4
 
 
@@ -143,7 +147,7 @@ def test_data_map_categories_from_constructed_trajectories():
 def test_progress_shares_move_budget_to_the_task_that_learns():
     config = CurriculumConfig(group_column="task", refresh_every_steps=1, task_balance=True, task_signal="progress",
                               share_scores="none", uniform_mix=0.0)
-    groups = ["learning"] * 4 + ["stuck"] * 4
+    groups = ["learning"] * 4 + ["stuck"] * 4  # equal natural masses
     curriculum = Curriculum.from_arrays(config, 8, groups=groups, global_batch=8, max_steps=10)
     for step in range(1, 4):
         loss = np.r_[np.full(4, 3.0 - step), np.full(4, 2.0)]
