@@ -22,7 +22,7 @@ from curriculum.toy import make_tiny_model, make_tokenizer  # noqa: E402
 
 from .evaluate import completion_loss, exact_match  # noqa: E402
 from .pools import POOLS  # noqa: E402
-from .testbed import TASKS, TRAIN_LEVELS, make_pool, make_splits, make_warmup  # noqa: E402
+from .testbed import TASKS, TRAIN_LEVELS, Pathologies, make_pool, make_splits, make_warmup  # noqa: E402
 
 __all__ = ["SIZES", "STRATEGIES", "Bench", "Size", "Strategy", "run_one"]
 
@@ -82,6 +82,8 @@ class Strategy:
 
 
 ONLINE_BASE: dict[str, Any] = {"group_column": "task"}
+# RHO-LOSS's reference model: the warm-up model trained on this many examples of a clean holdout of this many rows.
+REFERENCE_ROWS, REFERENCE_EXAMPLES = 2000, 8000
 
 STRATEGIES = {
     s.name: s
@@ -105,6 +107,14 @@ STRATEGIES = {
                  curriculum={"duplicate_alpha": 0.0, "noise_filter": "mixture"}),
         Strategy("online_alpha0_progress", "online, alpha 0 + task shares by learning progress",
                  curriculum={"duplicate_alpha": 0.0, "task_balance": True, "task_signal": "progress"}),
+        Strategy("online_alpha05_progress", "online, alpha 0.5 + task shares by learning progress",
+                 curriculum={"duplicate_alpha": 0.5, "task_balance": True, "task_signal": "progress"}),
+        Strategy("online_alpha05_mixture", "online, alpha 0.5 + noise mixture",
+                 curriculum={"duplicate_alpha": 0.5, "noise_filter": "mixture"}),
+        Strategy("online_alpha05_middle", "online, alpha 0.5, target 0.3 -> 0.5",
+                 curriculum={"duplicate_alpha": 0.5, "end": 0.5}),
+        Strategy("online_rho", "online, RHO-LOSS (reference model on a clean holdout)",
+                 curriculum={"duplicate_alpha": 0.5, "signal": "rho", "reference_column": "reference_loss"}),
         Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
         Strategy("clean_online", "online, loss (defaults), clean pool", curriculum={}, pool="clean"),
         *(Strategy(f"band{lv}", f"level {lv} only, clean pool", levels=(lv,), pool="clean") for lv in TRAIN_LEVELS),
@@ -180,6 +190,8 @@ class Bench:
     pools: dict[str, Any] = field(default_factory=dict)
     warm_state: dict[str, torch.Tensor] | None = None
     offline_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    reference_state: dict[str, torch.Tensor] | None = None
+    reference_losses: dict[str, np.ndarray] = field(default_factory=dict)
 
     def prepare(self, warm_up: bool = True) -> Bench:
         self.tokenizer = make_tokenizer()
@@ -217,6 +229,32 @@ class Bench:
         trainer.train()
         return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
+    def reference_loss(self, pool: str) -> np.ndarray:
+        """RHO-LOSS's reference: each row's completion loss (as `curriculum score --scorer loss --model REF` writes
+        it) under a reference model, the warm-up model trained on a small clean holdout of the four tasks (rows of
+        their own, none in the pools' prompt space of the test splits) for `REFERENCE_EXAMPLES` examples."""
+        from curriculum.scoring import score_dataset
+
+        if self.reference_state is None:
+            from trl import SFTTrainer
+
+            exclude = {r["prompt"] for r in self.test + self.extrapolation}
+            holdout = make_pool(REFERENCE_ROWS, Pathologies.clean(), exclude, seed=10_000 + self.seed)
+            steps = self.size.steps(REFERENCE_EXAMPLES)
+            args = sft_config(self.size, os.path.join(self.workdir, "reference"), steps, self.seed)
+            trainer = SFTTrainer(model=self.model(), args=args, train_dataset=tokenize_rows(holdout, self.tokenizer),
+                                 processing_class=self.tokenizer)
+            _quiet(trainer)
+            trainer.train()
+            self.reference_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        if pool not in self.reference_losses:
+            model = self.model()
+            model.load_state_dict(self.reference_state)
+            data = self.pool(pool).select_columns(["prompt", "completion"])
+            scored = score_dataset(data, "loss", model, self.tokenizer, batch_size=256, progress=False)
+            self.reference_losses[pool] = np.asarray(scored["score_loss"], dtype=np.float64)
+        return self.reference_losses[pool]
+
     def offline_selection(self, pool: str) -> np.ndarray:
         """Rows of the hardest half of `pool` by the warm-up model's completion loss (`curriculum.scoring`)."""
         if pool not in self.offline_rows:
@@ -242,6 +280,8 @@ def _training_rows(bench: Bench, strategy: Strategy, budget: int) -> tuple[Any, 
         return pool.select(keep), {}
     if strategy.offline:
         return pool.select(bench.offline_selection(strategy.pool)), {}
+    if strategy.curriculum is not None and strategy.curriculum.get("signal") == "rho":
+        return pool.add_column("reference_loss", bench.reference_loss(strategy.pool).tolist()), {}
     if strategy.ordered:
         rng = np.random.default_rng([bench.seed, budget])
         rows = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-budget // len(pool)))])[:budget]
