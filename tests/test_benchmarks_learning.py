@@ -7,6 +7,7 @@ import math
 import re
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from benchmarks.learning.pools import POOLS, Pool, pools_of
@@ -237,6 +238,35 @@ def test_protocol_report_pairs_strategies_with_uniform_per_pool(tmp_path):
     assert "| uniform (Trainer default) | 30.0 ± 14.1 |" in text
     assert "| online, loss (defaults) − uniform (paired) | +0.0 ± 14.1 |" in text  # +10 and -10 points
     assert "(pool: 30%): uniform (Trainer default) 25%; online, loss (defaults) 25%" in text
+    # Uniform's mean 30 with standard error 10: the curriculum's 30 passes; it reaches 30 at the (only) budget.
+    assert "| `random30_1visit` | validation | ✓ | 1.00 |" in text
+
+
+def test_protocol_checks_by_hand():
+    from benchmarks.learning.protocol import criteria
+
+    def run(strategy, budget, seed, accuracy, noise=None):
+        extra = {} if noise is None else {"noise_detection": noise}
+        return {"strategy": strategy, "pool": "clean", "budget": budget, "seed": seed, "test_accuracy": accuracy,
+                **extra}
+
+    results = [
+        run("uniform", 100, 0, 0.10), run("uniform", 100, 1, 0.20), run("uniform", 400, 0, 0.40),
+        run("uniform", 400, 1, 0.40),
+        run("online", 100, 0, 0.12), run("online", 100, 1, 0.14), run("online", 400, 0, 0.38),
+        run("online", 400, 1, 0.39),
+    ]  # fmt: skip
+    (row,) = criteria(results, "online")
+    # 100: 13 >= 15 - 5 (std 7.07 / sqrt 2); 400: 38.5 < 40 - 0 (no spread).
+    assert row["at_least_uniform_minus_se"] == {100: True, 400: False}
+    assert np.isnan(row["share_to_reach_uniform_max"])  # 40 never reached
+    results[-1]["test_accuracy"] = 0.42  # now 40 at 400 exactly, reached there by log-linear interpolation
+    (row,) = criteria(results, "online")
+    assert row["share_to_reach_uniform_max"] == pytest.approx(1.0)
+    results[-2]["test_accuracy"] = 0.42
+    # Means 13 at 100 and 42 at 400: 40 is reached at 100 * 4 ** ((40 - 13) / 29) examples.
+    (row,) = criteria(results, "online")
+    assert row["share_to_reach_uniform_max"] == pytest.approx(100 * 4 ** (27 / 29) / 400)
 
 
 @pytest.mark.slow

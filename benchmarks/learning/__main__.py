@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if protocol:
         from .protocol import write_protocol_report
 
-        report = write_protocol_report(load_results(results_path), out, size)
+        report = write_protocol_report(load_results(results_path), out, size, plot=not args.no_plot)
     else:
         report = write_report(load_results(results_path), out, size, plot=not args.no_plot)
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Report: {report}\n")

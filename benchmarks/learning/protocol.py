@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from .pools import POOLS, ROLES, pools_of
-from .report import _labels, _mean_std
+from .report import _labels, _mean_std, _plt, budget_to_reach
 
-__all__ = ["expand_pools", "write_protocol_report"]
+__all__ = ["criteria", "expand_pools", "plot_protocol", "write_protocol_report"]
 
 
 def expand_pools(text: str) -> list[str]:
@@ -114,15 +114,8 @@ def criteria(results: list[dict[str, Any]], strategy: str) -> list[dict[str, Any
             m, _, n = mean_se(strategy, b)
             checks[b] = bool(m >= u - (u_se if np.isfinite(u_se) else 0.0))
             curve.append(m)
-        goal = mean_se("uniform", budgets[-1])[0]
-        share = float("nan")
-        previous = (0, -np.inf)
-        for b, m in zip(budgets, curve):
-            if m >= goal:
-                b0, m0 = previous
-                share = (b if not np.isfinite(m0) else b0 + (b - b0) * (goal - m0) / (m - m0)) / budgets[-1]
-                break
-            previous = (b, m)
+        reached = budget_to_reach(budgets, curve, mean_se("uniform", budgets[-1])[0])
+        share = float("nan") if reached is None else reached / budgets[-1]
         rows.append({"pool": pool, "role": POOLS[pool].role, "at_least_uniform_minus_se": checks,
                      "share_to_reach_uniform_max": share, "budgets": budgets})
     return rows
@@ -135,7 +128,7 @@ def _criteria_section(results: list[dict[str, Any]], strategy: str) -> list[str]
     budgets = sorted({b for r in rows for b in r["budgets"]})
     lines = [f"## The checks, for `{strategy}`", "",
              "At or above uniform minus one standard error at each budget (✓/✗), and the share of uniform's largest "
-             "budget the strategy needs to reach uniform's accuracy there (linear between budgets; goal: at most 0.6 "
+             "budget the strategy needs to reach uniform's accuracy there (linear in log budget between budgets; goal: at most 0.6 "
              "on the pathological validation pools).", "",
              "| pool | role | " + " | ".join(f"{b:,}" for b in budgets) + " | examples to reach uniform's "
              "largest-budget accuracy |", "|---|---|" + "---|" * len(budgets) + "---:|"]
@@ -147,8 +140,9 @@ def _criteria_section(results: list[dict[str, Any]], strategy: str) -> list[str]
     return lines + [""]
 
 
-def write_protocol_report(results: list[dict[str, Any]], out_dir: str | Path, size: Any) -> Path:
-    """Write `protocol.md`: per pool, test exact match % of each strategy and its paired difference to uniform."""
+def write_protocol_report(results: list[dict[str, Any]], out_dir: str | Path, size: Any, plot: bool = True) -> Path:
+    """Write `protocol.md`: per pool, test exact match % of each strategy and its paired difference to uniform, the
+    issue's checks per strategy; and `protocol.png` (see [`plot_protocol`]) unless `plot=False`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     by_pool: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -174,6 +168,49 @@ def write_protocol_report(results: list[dict[str, Any]], out_dir: str | Path, si
     for strategy in strategies:
         if strategy != "uniform":
             md += _criteria_section(results, strategy)
+    if plot:
+        plot_protocol(results, out / "protocol.png")
+        md += ["![test exact match against the budget, per pool](protocol.png)", ""]
     path = out / "protocol.md"
     path.write_text("\n".join(md) + "\n")
     return path
+
+
+def plot_protocol(results: list[dict[str, Any]], path: str | Path, strategies: list[str] | None = None) -> Path:
+    """Test exact match against the budget, one panel per pool (validation pools first), one line per strategy,
+    error bars = std over seeds."""
+    plt = _plt()
+    labels = _labels()
+    pools = [p for role in reversed(ROLES) for p in pools_of(role) if any(r["pool"] == p for r in results)]
+    strategies = strategies or list(dict.fromkeys(["uniform", *(r["strategy"] for r in results)]))
+    columns = 3
+    rows = -(-len(pools) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
+    for ax, pool in zip(axes.flat, pools):
+        runs = [r for r in results if r["pool"] == pool]
+        budgets = sorted({r["budget"] for r in runs})
+        for name in strategies:
+            xs = [b for b in budgets if any(r["strategy"] == name and r["budget"] == b for r in runs)]
+            if not xs:
+                continue
+            stats = [_mean_std([100 * r["test_accuracy"] for r in runs if r["strategy"] == name and r["budget"] == b])
+                     for b in xs]
+            ax.errorbar(xs, [m for m, _ in stats], yerr=[sd for _, sd in stats], label=labels.get(name, name),
+                        ls="--" if name == "uniform" else "-", marker="o", capsize=3)
+        ax.set_xscale("log")
+        ax.set_xticks(budgets, [f"{b // 1000}k" for b in budgets])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_title(f"{pool} ({POOLS[pool].role})", fontsize=9)
+        ax.set_xlabel("training examples")
+        ax.set_ylabel("test exact match %")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(pools):]:
+        ax.axis("off")
+    legend: dict[str, Any] = {}
+    for ax in axes.flat:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(4, len(legend)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
