@@ -48,3 +48,17 @@ def contents(dataset: Any, name: str | None) -> list[str]:
     raise ValueError(
         f"share_scores needs the rows' content: set content_column to one of the dataset's columns {columns}"
     )
+
+
+def prompts(dataset: Any) -> list[str]:
+    """One string per row identifying its prompt, for `duplicate_key="prompt"`: the `prompt` column, else all but
+    the last message of `messages`."""
+    columns = getattr(dataset, "column_names", None) or []
+    if "prompt" in columns:
+        return [as_text(v) for v in dataset["prompt"]]
+    if "messages" in columns:
+        return [as_text(v[:-1]) for v in dataset["messages"]]
+    raise ValueError(
+        f"duplicate_key='prompt' needs a `prompt` or `messages` column, but the dataset's columns are {columns}; "
+        "use duplicate_key='content'"
+    )

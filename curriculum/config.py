@@ -100,6 +100,10 @@ class CurriculumConfig:
         duplicate_alpha (`float`, *optional*, defaults to `1.0`):
             With score sharing, each copy of a row with `copies` copies gets copies^(-alpha) of the sampling weight:
             1 makes a group of copies weigh like one row, 0 leaves every copy its full weight.
+        duplicate_key (`str`, *optional*, defaults to `"content"`):
+            What makes rows copies for the weighting: the same `"content"` (the rows that share a score), or the
+            same `"prompt"` (the `prompt` column, or all messages but the last): rows answering one prompt share
+            its weight, so a wrong answer to a repeated prompt weighs like a copy, not like a row of its own.
         near_duplicate_threshold (`float`, *optional*, defaults to `0.8`):
             Estimated Jaccard similarity of character 5-grams above which two rows are near-duplicates.
         content_column (`str` or `None`, *optional*):
@@ -202,6 +206,10 @@ class CurriculumConfig:
     duplicate_alpha: float = _field(
         1.0, "Each copy of a row with `copies` copies gets copies^(-alpha) of the sampling weight.", min=0.0, max=1.0
     )
+    duplicate_key: str = _field(
+        "content", "Rows are copies for the weighting when they share their content, or their prompt.",
+        choices=("content", "prompt"),
+    )
     near_duplicate_threshold: float = _field(
         0.8, "Estimated Jaccard similarity (MinHash) above which two rows are near-duplicates.", min_exclusive=0.0, max=1.0
     )
@@ -239,6 +247,11 @@ class CurriculumConfig:
         if self.reference_column is not None and self.signal != "rho":
             raise ConfigError(
                 f"reference_column={self.reference_column!r} is only used with signal='rho', but signal={self.signal!r}"
+            )
+        if self.duplicate_key == "prompt" and self.share_scores == "none":
+            raise ConfigError(
+                "duplicate_key='prompt' weights copies, which needs score sharing, but share_scores='none'; use "
+                "share_scores='duplicates' or duplicate_key='content'"
             )
         if self.group_column is not None and self.group_column == self.prior_column:
             raise ConfigError(

@@ -16,7 +16,7 @@ from .noise import noise_probability
 from .progress import TaskProgress
 from .replay import ReplayPolicy
 from .scores import ScoreTable
-from .sharing import ScoreSharing, build_sharing
+from .sharing import ScoreSharing, build_sharing, duplicate_groups
 from .weights import normalized_entropy, sampling_weights, task_shares
 
 __all__ = ["Curriculum"]
@@ -56,6 +56,9 @@ class Curriculum:
             Per-row reference loss, for `signal="rho"`.
         sharing ([`~curriculum.sharing.ScoreSharing`], *optional*):
             Duplicate groups (and near-duplicate graph) of the rows; required unless `share_scores="none"`.
+        copies_of (`np.ndarray`, *optional*):
+            Per row, the first row of its group of copies for the duplicate weighting (`duplicate_key="prompt"`:
+            the rows with its prompt); defaults to the duplicate groups of `sharing`.
         confidence_prior (`np.ndarray`, *optional*):
             Per-row offline confidence, for task balance before a task's rows are trained on.
         global_batch (`int`, *optional*, defaults to `1`):
@@ -90,6 +93,7 @@ class Curriculum:
         prior: np.ndarray | None = None,
         reference: np.ndarray | None = None,
         sharing: ScoreSharing | None = None,
+        copies_of: np.ndarray | None = None,
         confidence_prior: np.ndarray | None = None,
         global_batch: int = 1,
         max_steps: int | None = None,
@@ -115,7 +119,8 @@ class Curriculum:
         self.duplicate = None
         if sharing is not None:
             self.duplicate = sharing.canonical != np.arange(num_rows)
-            copies = np.bincount(sharing.canonical, minlength=num_rows)[sharing.canonical]
+            first = sharing.canonical if copies_of is None else np.asarray(copies_of, dtype=np.int64)
+            copies = np.bincount(first, minlength=num_rows)[first]
             # 1 / copies exactly for the default alpha = 1 (a power can differ in the last bit).
             alpha = config.duplicate_alpha
             self.row_weights = 1.0 / copies if alpha == 1.0 else copies.astype(np.float64) ** -alpha
@@ -170,13 +175,15 @@ class Curriculum:
         prior: Sequence[float] | None = None,
         reference: Sequence[float] | None = None,
         texts: Sequence[str] | None = None,
+        prompts: Sequence[str] | None = None,
         confidence_prior: Sequence[float] | None = None,
         global_batch: int = 1,
         max_steps: int | None = None,
         epochs: float = 1.0,
     ) -> "Curriculum":
         """Build from per-row arrays: `groups` are any hashable labels (coded by first appearance), `texts` the
-        rows' contents for score sharing. The other arguments are those of the constructor."""
+        rows' contents for score sharing, `prompts` their prompts (for `duplicate_key="prompt"`). The other arguments
+        are those of the constructor."""
         group_codes = group_names = None
         if groups is not None:
             group_codes = encode_groups(groups)
@@ -186,6 +193,11 @@ class Curriculum:
             sharing = build_sharing(
                 texts, near_duplicates=config.share_scores == "near_duplicates", threshold=config.near_duplicate_threshold
             )
+        copies_of = None
+        if sharing is not None and config.duplicate_key == "prompt":
+            if prompts is None:
+                raise ValueError("duplicate_key='prompt' needs the rows' prompts: pass prompts=... (or use 'content')")
+            copies_of = duplicate_groups(prompts)
         return cls(
             config,
             num_rows,
@@ -194,6 +206,7 @@ class Curriculum:
             prior=None if prior is None else np.asarray(prior, dtype=np.float64),
             reference=None if reference is None else np.asarray(reference, dtype=np.float64),
             sharing=sharing,
+            copies_of=copies_of,
             confidence_prior=None if confidence_prior is None else np.asarray(confidence_prior, dtype=np.float64),
             global_batch=global_batch,
             max_steps=max_steps,
@@ -216,6 +229,7 @@ class Curriculum:
             prior=numeric("prior_column"),
             reference=numeric("reference_column"),
             texts=None if config.share_scores == "none" else columns.contents(dataset, config.content_column),
+            prompts=None if config.share_scores == "none" or config.duplicate_key != "prompt" else columns.prompts(dataset),
             confidence_prior=numeric("confidence_prior_column"),
             **kwargs,
         )

@@ -182,3 +182,35 @@ def test_resume_of_the_new_state_is_exact():
     np.testing.assert_array_equal(np.array(resumed_weights), np.array(full_weights[4:]))
     for key, value in full.state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
+
+
+def test_prompt_key_weighs_a_wrong_answer_to_a_repeated_prompt_like_a_copy():
+    # Rows 0-3: one prompt, three right copies and one wrong answer; rows 4-5: prompts of their own.
+    prompts = ["1+1="] * 4 + ["2+2=", "3+3="]
+    completions = ["2", "2", "2", "3", "4", "6"]
+    texts = [p + c for p, c in zip(prompts, completions)]
+    by_content = Curriculum.from_arrays(CurriculumConfig(), 6, texts=texts, prompts=prompts)
+    by_prompt = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt"), 6, texts=texts, prompts=prompts)
+    assert by_content.row_weights.tolist() == [1 / 3, 1 / 3, 1 / 3, 1.0, 1.0, 1.0]
+    assert by_prompt.row_weights.tolist() == [0.25, 0.25, 0.25, 0.25, 1.0, 1.0]
+    half = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt", duplicate_alpha=0.5), 6, texts=texts,
+                                  prompts=prompts)
+    np.testing.assert_allclose(half.row_weights, [0.5, 0.5, 0.5, 0.5, 1.0, 1.0])
+    # Scores are still shared by content: the wrong answer keeps a score of its own.
+    assert by_prompt.duplicate.tolist() == [False, True, True, False, False, False]
+    with pytest.raises(ValueError, match="duplicate_key='prompt' needs the rows' prompts"):
+        Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt"), 6, texts=texts)
+
+
+def test_prompt_key_reads_the_prompt_column():
+    from datasets import Dataset
+
+    from curriculum.config import ConfigError
+
+    data = Dataset.from_dict({"prompt": ["a", "a", "b"], "completion": ["x", "y", "z"]})
+    curriculum = Curriculum.from_dataset(CurriculumConfig(duplicate_key="prompt"), data)
+    assert curriculum.row_weights.tolist() == [0.5, 0.5, 1.0]
+    with pytest.raises(ValueError, match="needs a `prompt` or `messages` column"):
+        Curriculum.from_dataset(CurriculumConfig(duplicate_key="prompt"), Dataset.from_dict({"text": ["a", "b"]}))
+    with pytest.raises(ConfigError, match="duplicate_key='prompt' weights copies, which needs score sharing"):
+        CurriculumConfig(duplicate_key="prompt", share_scores="none")
