@@ -33,7 +33,8 @@ class Curriculum:
     - [`observe`] folds in the per-row loss and confidence of one optimizer step (the same on every process);
     - [`draw`] draws a block of the sample stream at a stream position from a seeded generator;
     - [`progress`] and [`target`] give the schedule's view of a stream position;
-    - [`metrics`] gives the `curriculum/*` metrics; [`state_dict`] / [`load_state_dict`] checkpoint the state.
+    - [`metrics`] gives the `curriculum/*` metrics; [`state_dict`] / [`load_state_dict`] checkpoint the state;
+    - [`noise_probability`] and [`data_map`] say which rows look like wrong answers, and the category of each row.
 
     Stream positions count samples since the start of training over all epochs and processes; optimizer step `k`
     has consumed the positions before [`position`]`(k) = k x global_batch`.
@@ -270,18 +271,12 @@ class Curriculum:
                 self.scores.confidence, self.groups, self.num_groups, c.task_gamma, c.task_min_share, self.task_prior
             )
         groups = self.groups if shares is not None else None
-        noise = self.noise_probability()
         row_weights = self.row_weights
         if c.noise_filter == "mixture":
-            row_weights = 1.0 - noise if row_weights is None else row_weights * (1.0 - noise)
+            clean = 1.0 - self.noise_probability()
+            row_weights = clean if row_weights is None else row_weights * clean
         probs = sampling_weights(difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, row_weights)
-        self._last = {
-            "difficulty": difficulty,
-            "target": target,
-            "entropy": normalized_entropy(probs),
-            "shares": shares,
-            "map": category_counts(self._categories(noise)),
-        }
+        self._last = {"difficulty": difficulty, "target": target, "entropy": normalized_entropy(probs), "shares": shares}
         return probs
 
     def draw(self, position: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -372,7 +367,8 @@ class Curriculum:
     # ------------------------------------------------------------------ metrics
 
     def metrics(self) -> dict[str, float]:
-        """The `curriculum/*` metrics: means over the steps since the previous call, and the current state."""
+        """The `curriculum/*` metrics: means over the steps since the previous call, and the current state (with the
+        data map's count per category, an O(rows) pass: it runs at logging steps)."""
         progress = self.progress(self.position(self.step))
         out = {
             "curriculum/progress": round(progress, 6),
@@ -388,8 +384,9 @@ class Curriculum:
         if self.replay is not None:
             out["curriculum/replay_share"] = window.replayed / window.consumed if window.consumed else 0.0
             out["curriculum/replay_buffer"] = len(self.replay)
-        for name, count in self._last.get("map", {}).items():
-            out[f"curriculum/map/{name}"] = count
+        if self.scores.num_seen:
+            for name, count in category_counts(self._categories(self.noise_probability())).items():
+                out[f"curriculum/map/{name}"] = count
         if self._last.get("shares") is not None and self.group_names is not None:
             for name, share in zip(self.group_names, self._last["shares"]):
                 out[f"curriculum/task_share/{name}"] = float(share)

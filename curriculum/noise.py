@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__: list[str] = []
@@ -9,8 +11,9 @@ __all__: list[str] = []
 # EM iterations of one fit: enough for a 1-D two-component mixture from quantile starts; fixed, so the fit is a pure
 # function of its input (the same on every process).
 _ITERATIONS = 30
-# A fit is trusted only with this many rows in the group.
+# A fit is trusted only with this many rows in the group; a larger group is fitted on a sample of about _FIT_ROWS.
 _MIN_ROWS = 16
+_FIT_ROWS = 2048
 
 
 def two_component_mixture(values: np.ndarray, iterations: int = _ITERATIONS) -> tuple[np.ndarray, dict[str, float]]:
@@ -57,8 +60,6 @@ def two_component_mixture(values: np.ndarray, iterations: int = _ITERATIONS) -> 
         var = np.maximum((resp * (x[:, None] - mean) ** 2).sum(axis=0) / mass, floor)
     if mean[0] > mean[1]:  # keep component 1 the high one
         mean, var, weight = mean[::-1], var[::-1], weight[::-1]
-    log_p = -0.5 * (x[:, None] - mean) ** 2 / var - 0.5 * np.log(var) + np.log(weight)
-    posterior = 1.0 / (1.0 + np.exp(np.clip(log_p[:, 0] - log_p[:, 1], -700.0, 700.0)))
     std = np.sqrt(var)
     fit = {
         "low": float(mean[0]),
@@ -68,7 +69,36 @@ def two_component_mixture(values: np.ndarray, iterations: int = _ITERATIONS) -> 
         "high_weight": float(weight[1]),
         "separation": float((mean[1] - mean[0]) / np.sqrt(std[0] * std[1])),
     }
-    return posterior, fit
+    return _posterior(x, *_log_odds_coefficients(fit)), fit
+
+
+def _log_odds_coefficients(fit: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """`(a, b, c)` such that log p(low) - log p(high) = a x^2 + b x + c for the fitted mixture (parameters may be
+    arrays: one fit per group)."""
+    m0, m1, s0, s1, w = (np.asarray(fit[k], dtype=np.float64) for k in ("low", "high", "low_std", "high_std", "high_weight"))
+    p0, p1 = 1.0 / s0**2, 1.0 / s1**2
+    a = 0.5 * (p1 - p0)
+    b = m0 * p0 - m1 * p1
+    c = 0.5 * (m1**2 * p1 - m0**2 * p0) + np.log(s1 / s0) + np.log1p(-w) - np.log(w)
+    return a, b, c
+
+
+def _posterior(values: np.ndarray, a: Any, b: Any, c: Any) -> np.ndarray:
+    """Posterior of the high component from the log-odds coefficients (scalars, or one per value)."""
+    x = np.asarray(values, dtype=np.float64)
+    z = a * x
+    z += b
+    z *= x
+    z += c
+    np.clip(z, -700.0, 700.0, out=z)
+    np.exp(z, out=z)
+    z += 1.0
+    return np.reciprocal(z, out=z)
+
+
+def _golden_hash(rows: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per row index (Fibonacci hashing): a sample that needs no sort."""
+    return ((rows.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
 def noise_probability(
@@ -78,7 +108,9 @@ def noise_probability(
     of a [`two_component_mixture`] fitted to the running loss of the rows visited at least `min_visits` times.
 
     A group's fit is used only when it finds a minority high-loss mode (high component weight at most 0.5, means at
-    least one standard deviation apart) among at least 16 rows; every other row gets 0.
+    least one standard deviation apart) among at least 16 rows; every other row gets 0. A group of more than
+    `_FIT_ROWS` such rows is fitted on a fixed pseudo-random sample of about that many (the same on every process
+    and every call), then every row is scored: O(rows) per call.
 
     Example:
 
@@ -93,19 +125,34 @@ def noise_probability(
     ```
     """
     out = np.zeros(len(loss))
-    eligible = (np.asarray(count) >= min_visits) & np.isfinite(loss)
-    if groups is None:
-        members = [np.flatnonzero(eligible)]
-    else:
-        rows = np.flatnonzero(eligible)
-        order = np.argsort(groups[rows], kind="stable")
-        rows = rows[order]
-        cuts = np.flatnonzero(np.diff(groups[rows])) + 1
-        members = np.split(rows, cuts)
-    for rows in members:
+    eligible = np.flatnonzero((np.asarray(count) >= min_visits) & np.isfinite(loss))
+    if eligible.size == 0:
+        return out
+    codes = np.zeros(eligible.size, dtype=np.int64) if groups is None else np.asarray(groups)[eligible]
+    sizes = np.bincount(codes)
+    # The fit sample: each row of group g kept when its hash is below _FIT_ROWS / size_g.
+    keep = _golden_hash(eligible) < (_FIT_ROWS / np.maximum(sizes, 1))[codes]
+    sample, sample_codes = eligible[keep], codes[keep]
+    order = np.argsort(sample_codes, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(sample_codes, minlength=sizes.size))]
+    fits: dict[int, dict[str, float]] = {}
+    for g in np.flatnonzero(sizes >= _MIN_ROWS):
+        rows = sample[order[bounds[g] : bounds[g + 1]]]
         if rows.size < _MIN_ROWS:
             continue
-        posterior, fit = two_component_mixture(loss[rows])
-        if fit["high_weight"] <= 0.5 and fit["separation"] >= 1.0:
-            out[rows] = posterior
+        _, fit = two_component_mixture(loss[rows])
+        if fit["high_weight"] <= 0.5 and fit["separation"] >= 1.0 and fit["low_std"] > 0.0:
+            fits[int(g)] = fit
+    if not fits:
+        return out
+    # Every row of a fitted group in one vectorised pass, with its group's log-odds coefficients gathered per row.
+    table = np.full((sizes.size, 3), np.nan)
+    for g, fit in fits.items():
+        table[g] = _log_odds_coefficients(fit)
+    if groups is None:
+        out[eligible] = _posterior(loss[eligible], *table[0])
+        return out
+    fitted = np.isfinite(table[codes, 0])
+    rows, params = eligible[fitted], table[codes[fitted]]
+    out[rows] = _posterior(loss[rows], params[:, 0], params[:, 1], params[:, 2])
     return out
