@@ -57,15 +57,18 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         choices=_SCORERS,
         help="length: instruction-response expansion index (IREI, in tokens with --model, else words); cluster: "
-        "(1 - silhouette) / 2 of the row's TF-IDF vector in a k-means clustering, plus the integer column cluster_id "
-        "(the row's k-means cluster, usable as group_column when the data has no task column); loss / confidence: "
-        "mean NLL / "
+        "(1 - silhouette) / 2 of the row's TF-IDF vector (its sentence embedding with --embedding-model) in a "
+        "k-means clustering, plus the integer column cluster_id (the row's k-means cluster, usable as group_column "
+        "when the data has no task column); loss / confidence: mean NLL / "
         "probability of the completion tokens under --model; miwv: one-shot minus zero-shot loss, the demonstration "
         "being the row with the most similar prompt. Repeat for several scores.",
     )
     score.add_argument("--model", metavar="DIR", help="local model directory (with its tokenizer) for model scorers")
     score.add_argument(
-        "--embedding-model", metavar="DIR", help="local sentence-embedding model: MIWV neighbours by its embeddings"
+        "--embedding-model",
+        metavar="DIR",
+        help="local sentence-transformers model directory: cluster clusters the rows on its embeddings instead of "
+        'TF-IDF (needs pip install "curriculum[embeddings]"), and MIWV picks neighbours by its embeddings',
     )
     score.add_argument("--batch-size", metavar="N", type=_positive_int, default=8, help="batch size (default: 8)")
     score.add_argument("--max-length", metavar="N", type=_positive_int, help="keep the last N tokens of a sequence")

@@ -68,7 +68,9 @@ def score_dataset(
       k-means clustering of the dataset ([`~curriculum.scoring.cluster.cluster_hardness`]). It also writes the
       integer column `cluster_id` (no prefix): the row's k-means cluster in `[0, clusters)`, from the same
       clustering. Similar rows share a cluster, so `cluster_id` can serve as the curriculum's `group_column` when
-      the data has no task column.
+      the data has no task column. With `embedding_model`, the rows are clustered on their sentence embeddings
+      (unit norm, cosine silhouette) instead of TF-IDF vectors
+      ([`~curriculum.scoring.sentence.embedding_clusters`]); this needs `pip install "curriculum[embeddings]"`.
     - `"loss"`, `"confidence"`, `"miwv"`: mean NLL, mean probability of the completion tokens, and one-shot minus
       zero-shot loss, under `model` ([`~curriculum.scoring.lm.lm_scores`]); they need `model` and `tokenizer`.
 
@@ -89,7 +91,7 @@ def score_dataset(
         column_prefix (`str`, *optional*, defaults to `"score_"`):
             Prefix of the new columns.
         batch_size (`int`, *optional*, defaults to `8`):
-            Sequences per forward pass of the model scorers.
+            Sequences per forward pass of the model scorers and of the embedding model.
         clusters (`int`, *optional*, defaults to `8`):
             Number of k-means clusters of `"cluster"`.
         seed (`int`, *optional*, defaults to `0`):
@@ -97,12 +99,15 @@ def score_dataset(
         max_length (`int` or `None`, *optional*):
             Keep the last `max_length` tokens of each sequence in the model scorers.
         embedding_model (`str`, *optional*):
-            Local sentence-embedding model directory: MIWV demonstrations are the nearest prompts by its embeddings
-            (mean pooling, cosine) instead of by TF-IDF.
+            Local sentence-embedding model directory. `"cluster"` clusters the rows (prompt + newline + completion)
+            on its embeddings, computed by the `sentence-transformers` library with the model's own pooling and
+            normalisation ([`~curriculum.scoring.sentence.sentence_embeddings`]; `pip install
+            "curriculum[embeddings]"`), instead of on TF-IDF vectors. MIWV demonstrations are the nearest prompts by
+            its embeddings (mean pooling, cosine) instead of by TF-IDF.
         separator (`str`, *optional*, defaults to `"\n\n"`):
             Text between the MIWV demonstration and the prompt.
         progress (`bool`, *optional*, defaults to `True`):
-            Progress bar of the model scorers (main process only).
+            Progress bar of the model scorers and of the embedding model (main process only).
 
     Returns:
         `datasets.Dataset`: the dataset with the score columns added (float64), and with `"cluster"` the `cluster_id`
@@ -136,10 +141,17 @@ def score_dataset(
 
         columns["length"] = irei(prompts, completions, tokenizer=tokenizer)
     if "cluster" in names:
-        from .cluster import cluster_labels_and_hardness
-
         texts = [p + "\n" + c for p, c in zip(prompts, completions)]
-        cluster_ids, columns["cluster"] = cluster_labels_and_hardness(texts, clusters=clusters, seed=seed)
+        if embedding_model is None:
+            from .cluster import cluster_labels_and_hardness
+
+            cluster_ids, columns["cluster"] = cluster_labels_and_hardness(texts, clusters=clusters, seed=seed)
+        else:
+            from .sentence import check_clusters, embedding_clusters, sentence_embeddings
+
+            check_clusters(clusters, len(texts))  # before the embedding pass
+            embeddings = sentence_embeddings(embedding_model, texts, batch_size=batch_size, progress=progress)
+            cluster_ids, columns["cluster"] = embedding_clusters(embeddings, clusters=clusters, seed=seed)
     if needs_model:
         from .lm import lm_scores
 
