@@ -84,6 +84,8 @@ class Strategy:
 ONLINE_BASE: dict[str, Any] = {"group_column": "task"}
 # RHO-LOSS's reference model: the warm-up model trained on this many examples of a clean holdout of this many rows.
 REFERENCE_ROWS, REFERENCE_EXAMPLES = 2000, 8000
+# Clusters of the `cluster_id` column that stands in for a task column (five: the four tasks and `hash`).
+CLUSTERS = 5
 
 STRATEGIES = {
     s.name: s
@@ -120,6 +122,8 @@ STRATEGIES = {
                  curriculum={"duplicate_key": "prompt", "task_balance": True, "task_signal": "progress"}),
         Strategy("online_prompt_wide", "online, copies by prompt, kernel width 0.25",
                  curriculum={"duplicate_key": "prompt", "width": 0.25}),
+        Strategy("online_prompt_clusters", "online, copies by prompt, TF-IDF clusters as groups (no task column)",
+                 curriculum={"duplicate_key": "prompt", "group_column": "cluster_id"}),
         Strategy("online_rho", "online, RHO-LOSS (reference model on a clean holdout)",
                  curriculum={"duplicate_alpha": 0.5, "signal": "rho", "reference_column": "reference_loss"}),
         Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
@@ -197,6 +201,7 @@ class Bench:
     pools: dict[str, Any] = field(default_factory=dict)
     warm_state: dict[str, torch.Tensor] | None = None
     offline_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    clusters: dict[str, list[int]] = field(default_factory=dict)
     reference_state: dict[str, torch.Tensor] | None = None
     reference_losses: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -235,6 +240,17 @@ class Bench:
         _quiet(trainer)
         trainer.train()
         return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    def cluster_ids(self, pool: str) -> list[int]:
+        """Each row's TF-IDF k-means cluster (`curriculum score --scorer cluster` writes it as `cluster_id`), with as
+        many clusters as tasks: the groups a user without a task column would have."""
+        if pool not in self.clusters:
+            from curriculum.scoring import score_dataset
+
+            data = self.pool(pool).select_columns(["prompt", "completion"])
+            scored = score_dataset(data, "cluster", clusters=CLUSTERS, seed=self.seed, progress=False)
+            self.clusters[pool] = list(scored["cluster_id"])
+        return self.clusters[pool]
 
     def reference_loss(self, pool: str) -> np.ndarray:
         """RHO-LOSS's reference: each row's completion loss (as `curriculum score --scorer loss --model REF` writes
@@ -289,6 +305,8 @@ def _training_rows(bench: Bench, strategy: Strategy, budget: int) -> tuple[Any, 
         return pool.select(bench.offline_selection(strategy.pool)), {}
     if strategy.curriculum is not None and strategy.curriculum.get("signal") == "rho":
         return pool.add_column("reference_loss", bench.reference_loss(strategy.pool).tolist()), {}
+    if strategy.curriculum is not None and strategy.curriculum.get("group_column") == "cluster_id":
+        return pool.add_column("cluster_id", bench.cluster_ids(strategy.pool)), {}
     if strategy.ordered:
         rng = np.random.default_rng([bench.seed, budget])
         rows = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-budget // len(pool)))])[:budget]
