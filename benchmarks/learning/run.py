@@ -122,6 +122,8 @@ STRATEGIES = {
                  curriculum={"duplicate_key": "prompt", "task_balance": True, "task_signal": "progress"}),
         Strategy("online_prompt_wide", "online, copies by prompt, kernel width 0.25",
                  curriculum={"duplicate_key": "prompt", "width": 0.25}),
+        Strategy("online_prompt_progress_wide", "online, copies by prompt + progress shares, kernel width 0.25",
+                 curriculum={"duplicate_key": "prompt", "task_balance": True, "task_signal": "progress", "width": 0.25}),
         Strategy("online_prompt_clusters", "online, copies by prompt, TF-IDF clusters as groups (no task column)",
                  curriculum={"duplicate_key": "prompt", "group_column": "cluster_id"}),
         Strategy("online_rho", "online, RHO-LOSS (reference model on a clean holdout)",
