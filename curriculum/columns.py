@@ -50,15 +50,12 @@ def contents(dataset: Any, name: str | None) -> list[str]:
     )
 
 
-def prompts(dataset: Any) -> list[str]:
+def prompts(dataset: Any) -> list[str] | None:
     """One string per row identifying its prompt, for `duplicate_key="prompt"`: the `prompt` column, else all but
-    the last message of `messages`."""
+    the last message of `messages`; `None` when the dataset has neither (copies are then counted by content)."""
     columns = getattr(dataset, "column_names", None) or []
     if "prompt" in columns:
         return [as_text(v) for v in dataset["prompt"]]
     if "messages" in columns:
         return [as_text(v[:-1]) for v in dataset["messages"]]
-    raise ValueError(
-        f"duplicate_key='prompt' needs a `prompt` or `messages` column, but the dataset's columns are {columns}; "
-        "use duplicate_key='content'"
-    )
+    return None

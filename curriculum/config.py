@@ -75,7 +75,7 @@ class CurriculumConfig:
         kernel (`str`, *optional*, defaults to `"laplace"`):
             Kernel of the distance between a row's difficulty and the target: `"laplace"` (exp(-|d|/width), as in
             DOTS) or `"gaussian"` (exp(-d^2 / (2 width^2))).
-        width (`float`, *optional*, defaults to `0.15`):
+        width (`float`, *optional*, defaults to `0.25`):
             Kernel width, in difficulty-quantile units.
         uniform_mix (`float`, *optional*, defaults to `0.1`):
             Share of the sampling mass spread uniformly over all rows, so that none starves.
@@ -100,10 +100,11 @@ class CurriculumConfig:
         duplicate_alpha (`float`, *optional*, defaults to `1.0`):
             With score sharing, each copy of a row with `copies` copies gets copies^(-alpha) of the sampling weight:
             1 makes a group of copies weigh like one row, 0 leaves every copy its full weight.
-        duplicate_key (`str`, *optional*, defaults to `"content"`):
-            What makes rows copies for the weighting: the same `"content"` (the rows that share a score), or the
-            same `"prompt"` (the `prompt` column, or all messages but the last): rows answering one prompt share
-            its weight, so a wrong answer to a repeated prompt weighs like a copy, not like a row of its own.
+        duplicate_key (`str`, *optional*, defaults to `"prompt"`):
+            What makes rows copies for the weighting: the same `"prompt"` (the `prompt` column, or all messages but
+            the last; data with neither counts by content): rows answering one prompt share its weight, so a wrong
+            answer to a repeated prompt weighs like one more copy, not like a row of its own. Or the same
+            `"content"` (the rows that share a score).
         near_duplicate_threshold (`float`, *optional*, defaults to `0.8`):
             Estimated Jaccard similarity of character 5-grams above which two rows are near-duplicates.
         content_column (`str` or `None`, *optional*):
@@ -134,15 +135,15 @@ class CurriculumConfig:
 
         > Task balance
 
-        task_balance (`bool`, *optional*, defaults to `False`):
-            Give task t (the `group_column`) the share (1 / c_t)^gamma of the sampling mass, c_t the live mean
-            confidence on its trained rows; within a task, difficulty targeting as usual.
-        task_signal (`str`, *optional*, defaults to `"confidence"`):
-            What sets the task shares: `"confidence"` (shares by inverse confidence, above) or `"progress"`
-            (learning progress, as in Teacher-Student Curriculum Learning: task t gets the share m_t (p_t)^gamma / Z
-            of the mass, m_t its natural mass and p_t the running mean drop of its rows' loss between visits,
-            floored at a tenth of the mean so no task starves; budget leaves tasks already learnt and tasks that
-            cannot be learnt).
+        task_balance (`bool` or `None`, *optional*):
+            Share the sampling mass across the tasks of `group_column` by `task_signal`; within a task, difficulty
+            targeting as usual. Default (`None`): on when `group_column` is set.
+        task_signal (`str`, *optional*, defaults to `"progress"`):
+            What sets the task shares. `"progress"`: learning progress, as in Teacher-Student Curriculum Learning:
+            task t gets the share m_t (p_t)^gamma / Z of the mass, m_t its natural mass and p_t the running mean
+            drop of its rows' loss between visits, floored at a tenth of the mean so no task starves; budget leaves
+            tasks already learnt and tasks that cannot be learnt. `"confidence"`: the share (1 / c_t)^gamma / Z,
+            c_t the live mean confidence on the task's trained rows.
         task_gamma (`float`, *optional*, defaults to `1.0`):
             Exponent gamma; 0 gives equal shares.
         task_min_share (`float`, *optional*, defaults to `0.0`):
@@ -176,7 +177,7 @@ class CurriculumConfig:
     rate: float = _field(5.0, "Rate of the `exponential` schedule.", min_exclusive=0.0)
     budget_samples: int | None = _field(None, "Samples that make progress 1 (default: max_steps x global batch).", min=1)
     kernel: str = _field("laplace", "Kernel of the distance to the target.", choices=("laplace", "gaussian"))
-    width: float = _field(0.15, "Kernel width in difficulty-quantile units.", min_exclusive=0.0)
+    width: float = _field(0.25, "Kernel width in difficulty-quantile units.", min_exclusive=0.0)
     uniform_mix: float = _field(0.1, "Share of the sampling mass spread uniformly.", min=0.0, max=1.0)
     refresh_every_steps: int = _field(10, "Optimizer steps between two recomputations of the weights.", min=1)
     samples_per_epoch: int | None = _field(None, "Samples drawn per epoch (default: dataset size).", min=1)
@@ -192,9 +193,11 @@ class CurriculumConfig:
     replay_threshold: float = _field(
         0.5, "Admit rows whose value quantile is >= this (near_target: within this of the target).", min=0.0, max=1.0
     )
-    task_balance: bool = _field(False, "Share the sampling mass across `group_column` tasks by (1 / confidence)^gamma.")
+    task_balance: bool | None = _field(
+        None, "Share the sampling mass across `group_column` tasks by `task_signal` (default: on with a group column)."
+    )
     task_signal: str = _field(
-        "confidence", "What sets the task shares: inverse confidence or learning progress.", choices=("confidence", "progress")
+        "progress", "What sets the task shares: learning progress or inverse confidence.", choices=("progress", "confidence")
     )
     task_gamma: float = _field(1.0, "Exponent of the inverse task confidence.", min=0.0)
     task_min_share: float = _field(0.0, "Least share of the sampling mass per task.", min=0.0, max_exclusive=1.0)
@@ -207,8 +210,8 @@ class CurriculumConfig:
         1.0, "Each copy of a row with `copies` copies gets copies^(-alpha) of the sampling weight.", min=0.0, max=1.0
     )
     duplicate_key: str = _field(
-        "content", "Rows are copies for the weighting when they share their content, or their prompt.",
-        choices=("content", "prompt"),
+        "prompt", "Rows are copies for the weighting when they share their prompt (else their content), or content.",
+        choices=("prompt", "content"),
     )
     near_duplicate_threshold: float = _field(
         0.8, "Estimated Jaccard similarity (MinHash) above which two rows are near-duplicates.", min_exclusive=0.0, max=1.0
@@ -240,18 +243,13 @@ class CurriculumConfig:
                 f"uniform_mix=1.0 makes sampling uniform, so schedule={self.schedule!r} would have no effect; "
                 "use uniform_mix < 1.0 or schedule='constant'"
             )
-        if self.task_balance and self.group_column is None:
+        if self.task_balance is True and self.group_column is None:
             raise ConfigError("task_balance=True needs group_column (the task label column), but group_column=None")
         if self.signal == "rho" and self.reference_column is None:
             raise ConfigError("signal='rho' needs reference_column (a per-row reference loss), but it is None")
         if self.reference_column is not None and self.signal != "rho":
             raise ConfigError(
                 f"reference_column={self.reference_column!r} is only used with signal='rho', but signal={self.signal!r}"
-            )
-        if self.duplicate_key == "prompt" and self.share_scores == "none":
-            raise ConfigError(
-                "duplicate_key='prompt' weights copies, which needs score sharing, but share_scores='none'; use "
-                "share_scores='duplicates' or duplicate_key='content'"
             )
         if self.group_column is not None and self.group_column == self.prior_column:
             raise ConfigError(
@@ -304,6 +302,11 @@ class CurriculumConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     # ------------------------------------------------------------------ derived
+
+    @property
+    def balances_tasks(self) -> bool:
+        """Whether task shares are on: `task_balance`, or by default whenever `group_column` is set."""
+        return self.task_balance if self.task_balance is not None else self.group_column is not None
 
     def schedule_fn(self):
         """The schedule as a picklable function of progress."""

@@ -134,7 +134,7 @@ class Curriculum:
 
         self.num_groups = 0 if self.groups is None else int(self.groups.max()) + 1
         self.task_prior = None
-        if config.task_balance:
+        if config.balances_tasks:
             if config.task_min_share * self.num_groups > 1.0:
                 raise ValueError(
                     f"task_min_share={config.task_min_share} times {self.num_groups} tasks exceeds 1; use at most "
@@ -146,7 +146,7 @@ class Curriculum:
                 self.task_prior = np.bincount(self.groups, weights=offline, minlength=self.num_groups) / counts
         self.task_progress = None
         self.group_mass = None
-        if config.task_balance and config.task_signal == "progress":
+        if config.balances_tasks and config.task_signal == "progress":
             # Each task's natural sampling mass: its rows, each weighing its duplicate weight.
             self.group_mass = np.bincount(self.groups, weights=self.row_weights, minlength=self.num_groups)
             self.task_progress = TaskProgress(self.num_groups, period=config.refresh_every_steps, decay=config.ema)
@@ -183,8 +183,8 @@ class Curriculum:
         epochs: float = 1.0,
     ) -> "Curriculum":
         """Build from per-row arrays: `groups` are any hashable labels (coded by first appearance), `texts` the
-        rows' contents for score sharing, `prompts` their prompts (for `duplicate_key="prompt"`). The other arguments
-        are those of the constructor."""
+        rows' contents for score sharing, `prompts` their prompts (for `duplicate_key="prompt"`; without them copies
+        are counted by content). The other arguments are those of the constructor."""
         group_codes = group_names = None
         if groups is not None:
             group_codes = encode_groups(groups)
@@ -195,9 +195,7 @@ class Curriculum:
                 texts, near_duplicates=config.share_scores == "near_duplicates", threshold=config.near_duplicate_threshold
             )
         copies_of = None
-        if sharing is not None and config.duplicate_key == "prompt":
-            if prompts is None:
-                raise ValueError("duplicate_key='prompt' needs the rows' prompts: pass prompts=... (or use 'content')")
+        if sharing is not None and config.duplicate_key == "prompt" and prompts is not None:
             copies_of = duplicate_groups(prompts)
         return cls(
             config,
@@ -266,7 +264,7 @@ class Curriculum:
         shares = None
         if self.task_progress is not None:
             shares = self.task_progress.shares(self.group_mass, c.task_gamma, c.task_min_share)
-        elif c.task_balance:
+        elif c.balances_tasks:
             shares = task_shares(
                 self.scores.confidence, self.groups, self.num_groups, c.task_gamma, c.task_min_share, self.task_prior
             )

@@ -33,11 +33,14 @@ def test_defaults_match_documentation():
     assert (config.schedule, config.start, config.end) == ("linear", 0.3, 0.6)
     assert config.degree == 2.0 and config.milestones == [0.5] and config.rate == 5.0
     assert config.budget_samples is None
-    assert (config.kernel, config.width, config.uniform_mix) == ("laplace", 0.15, 0.1)
+    assert (config.kernel, config.width, config.uniform_mix) == ("laplace", 0.25, 0.1)
     assert config.refresh_every_steps == 10
     assert config.samples_per_epoch is None and config.seed is None
     assert config.target(0.5) == pytest.approx(0.45)
     assert config.share_scores == "duplicates"
+    assert (config.duplicate_key, config.duplicate_alpha) == ("prompt", 1.0)
+    assert (config.task_balance, config.task_signal) == (None, "progress")
+    assert config.noise_filter == "none"
 
 
 def test_milestones_default_is_not_shared_between_instances():

@@ -50,4 +50,10 @@ def test_schedule_demo_without_curriculum(tmp_path):
 def test_default_config_holds_the_defaults():
     from curriculum import CurriculumConfig
 
-    assert CurriculumConfig.from_yaml(ROOT / "examples" / "configs" / "default.yaml") == CurriculumConfig()
+    import dataclasses
+
+    import yaml
+
+    path = ROOT / "examples" / "configs" / "default.yaml"
+    assert CurriculumConfig.from_yaml(path) == CurriculumConfig()
+    assert set(yaml.safe_load(path.read_text())) == {f.name for f in dataclasses.fields(CurriculumConfig)}

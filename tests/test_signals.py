@@ -189,7 +189,7 @@ def test_prompt_key_weighs_a_wrong_answer_to_a_repeated_prompt_like_a_copy():
     prompts = ["1+1="] * 4 + ["2+2=", "3+3="]
     completions = ["2", "2", "2", "3", "4", "6"]
     texts = [p + c for p, c in zip(prompts, completions)]
-    by_content = Curriculum.from_arrays(CurriculumConfig(), 6, texts=texts, prompts=prompts)
+    by_content = Curriculum.from_arrays(CurriculumConfig(duplicate_key="content"), 6, texts=texts, prompts=prompts)
     by_prompt = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt"), 6, texts=texts, prompts=prompts)
     assert by_content.row_weights.tolist() == [1 / 3, 1 / 3, 1 / 3, 1.0, 1.0, 1.0]
     assert by_prompt.row_weights.tolist() == [0.25, 0.25, 0.25, 0.25, 1.0, 1.0]
@@ -198,8 +198,9 @@ def test_prompt_key_weighs_a_wrong_answer_to_a_repeated_prompt_like_a_copy():
     np.testing.assert_allclose(half.row_weights, [0.5, 0.5, 0.5, 0.5, 1.0, 1.0])
     # Scores are still shared by content: the wrong answer keeps a score of its own.
     assert by_prompt.duplicate.tolist() == [False, True, True, False, False, False]
-    with pytest.raises(ValueError, match="duplicate_key='prompt' needs the rows' prompts"):
-        Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt"), 6, texts=texts)
+    # Without prompts, copies are counted by content.
+    no_prompts = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt"), 6, texts=texts)
+    assert no_prompts.row_weights.tolist() == by_content.row_weights.tolist()
 
 
 def test_prompt_key_reads_the_prompt_column():
@@ -210,7 +211,17 @@ def test_prompt_key_reads_the_prompt_column():
     data = Dataset.from_dict({"prompt": ["a", "a", "b"], "completion": ["x", "y", "z"]})
     curriculum = Curriculum.from_dataset(CurriculumConfig(duplicate_key="prompt"), data)
     assert curriculum.row_weights.tolist() == [0.5, 0.5, 1.0]
-    with pytest.raises(ValueError, match="needs a `prompt` or `messages` column"):
-        Curriculum.from_dataset(CurriculumConfig(duplicate_key="prompt"), Dataset.from_dict({"text": ["a", "b"]}))
-    with pytest.raises(ConfigError, match="duplicate_key='prompt' weights copies, which needs score sharing"):
-        CurriculumConfig(duplicate_key="prompt", share_scores="none")
+    messages = [[{"role": "user", "content": "a"}, {"role": "assistant", "content": c}] for c in "xyz"]
+    chat = Curriculum.from_dataset(CurriculumConfig(), Dataset.from_dict({"messages": messages}))
+    assert chat.row_weights.tolist() == [1 / 3] * 3  # one prompt, three answers
+    text = Curriculum.from_dataset(CurriculumConfig(), Dataset.from_dict({"text": ["a", "b", "a"]}))
+    assert text.row_weights.tolist() == [0.5, 1.0, 0.5]  # no prompt column: copies by content
+
+
+def test_task_shares_are_on_by_default_with_a_group_column():
+    assert CurriculumConfig(group_column="task").balances_tasks
+    assert not CurriculumConfig().balances_tasks
+    assert not CurriculumConfig(group_column="task", task_balance=False).balances_tasks
+    curriculum = Curriculum.from_arrays(CurriculumConfig(group_column="task"), 4, groups=list("aabb"),
+                                        texts=list("abcd"))
+    assert curriculum.task_progress is not None

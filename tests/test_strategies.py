@@ -80,7 +80,8 @@ def test_task_shares_follow_inverse_confidence(tmp_path, tokenizer):
     raw = _two_tasks()
     dataset = tokenize_for_causal_lm(raw, tokenizer)
     config = CurriculumConfig(
-        group_column="task", task_balance=True, task_gamma=2.0, task_min_share=0.05, uniform_mix=0.0,
+        group_column="task", task_balance=True, task_signal="confidence", task_gamma=2.0, task_min_share=0.05,
+        uniform_mix=0.0,
         schedule="constant", start=0.5, refresh_every_steps=1, samples_per_epoch=800,
     )
     trainer, handle = make_trainer(

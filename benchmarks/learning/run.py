@@ -82,6 +82,8 @@ class Strategy:
 
 
 ONLINE_BASE: dict[str, Any] = {"group_column": "task"}
+# The defaults before the protocol's tuning screen: copies counted by content, no task shares, kernel width 0.15.
+PREVIOUS: dict[str, Any] = {"duplicate_key": "content", "task_balance": False, "width": 0.15}
 # RHO-LOSS's reference model: the warm-up model trained on this many examples of a clean holdout of this many rows.
 REFERENCE_ROWS, REFERENCE_EXAMPLES = 2000, 8000
 # Clusters of the `cluster_id` column that stands in for a task column (five: the four tasks and `hash`).
@@ -96,40 +98,46 @@ STRATEGIES = {
         Strategy("offline", "offline selection (hardest half by loss)", offline=True),
         Strategy("ordered", "fixed easy-to-hard ordering", ordered=True),
         Strategy("online_first", "online, first defaults (0.2 -> 0.8, no sharing)",
-                 curriculum={"start": 0.2, "end": 0.8, "share_scores": "none"}),
-        Strategy("online", "online, loss (defaults)", curriculum={}),
-        Strategy("online_replay", "online, loss + replay", curriculum={"replay_share": 0.25}),
-        Strategy("online_balance", "online, loss + task balance", curriculum={"task_balance": True}),
-        Strategy("online_learnability", "online, learnability", curriculum={"signal": "learnability"}),
-        # Candidates of the protocol's tuning screen (issue 10): duplicate weighting alpha, the noise mixture, and
-        # task shares by learning progress.
-        Strategy("online_alpha0", "online, alpha 0", curriculum={"duplicate_alpha": 0.0}),
-        Strategy("online_alpha05", "online, alpha 0.5", curriculum={"duplicate_alpha": 0.5}),
-        Strategy("online_alpha0_mixture", "online, alpha 0 + noise mixture",
-                 curriculum={"duplicate_alpha": 0.0, "noise_filter": "mixture"}),
-        Strategy("online_alpha0_progress", "online, alpha 0 + task shares by learning progress",
-                 curriculum={"duplicate_alpha": 0.0, "task_balance": True, "task_signal": "progress"}),
-        Strategy("online_alpha05_progress", "online, alpha 0.5 + task shares by learning progress",
-                 curriculum={"duplicate_alpha": 0.5, "task_balance": True, "task_signal": "progress"}),
-        Strategy("online_alpha05_mixture", "online, alpha 0.5 + noise mixture",
-                 curriculum={"duplicate_alpha": 0.5, "noise_filter": "mixture"}),
-        Strategy("online_alpha05_middle", "online, alpha 0.5, target 0.3 -> 0.5",
-                 curriculum={"duplicate_alpha": 0.5, "end": 0.5}),
-        Strategy("online_prompt", "online, copies by prompt", curriculum={"duplicate_key": "prompt"}),
-        Strategy("online_prompt_mixture", "online, copies by prompt + noise mixture",
-                 curriculum={"duplicate_key": "prompt", "noise_filter": "mixture"}),
-        Strategy("online_prompt_progress", "online, copies by prompt + task shares by learning progress",
-                 curriculum={"duplicate_key": "prompt", "task_balance": True, "task_signal": "progress"}),
-        Strategy("online_prompt_wide", "online, copies by prompt, kernel width 0.25",
-                 curriculum={"duplicate_key": "prompt", "width": 0.25}),
-        Strategy("online_prompt_progress_wide", "online, copies by prompt + progress shares, kernel width 0.25",
-                 curriculum={"duplicate_key": "prompt", "task_balance": True, "task_signal": "progress", "width": 0.25}),
-        Strategy("online_prompt_clusters", "online, copies by prompt, TF-IDF clusters as groups (no task column)",
-                 curriculum={"duplicate_key": "prompt", "group_column": "cluster_id"}),
+                 curriculum={**PREVIOUS, "start": 0.2, "end": 0.8, "share_scores": "none"}),
+        Strategy("online", "online (defaults)", curriculum={}),
+        Strategy("online_previous", "online, previous defaults (copies by content, no task shares, width 0.15)",
+                 curriculum=PREVIOUS),
+        # The optional signals, each on top of the defaults.
+        Strategy("online_replay", "online + replay", curriculum={"replay_share": 0.25}),
+        Strategy("online_balance", "online, task shares by inverse confidence", curriculum={"task_signal": "confidence"}),
+        Strategy("online_learnability", "online, learnability signal", curriculum={"signal": "learnability"}),
+        Strategy("online_mixture", "online + noise mixture filter", curriculum={"noise_filter": "mixture"}),
         Strategy("online_rho", "online, RHO-LOSS (reference model on a clean holdout)",
-                 curriculum={"duplicate_alpha": 0.5, "signal": "rho", "reference_column": "reference_loss"}),
+                 curriculum={"signal": "rho", "reference_column": "reference_loss"}),
+        Strategy("online_clusters", "online, TF-IDF clusters as groups (no task column)",
+                 curriculum={"group_column": "cluster_id"}),
+        # The tuning screen (issue 10), on the tuning pools, each a change of the previous defaults.
+        *(
+            Strategy(name, f"online, previous defaults + {label}", curriculum={**PREVIOUS, **change})
+            for name, label, change in (
+                ("online_alpha0", "alpha 0", {"duplicate_alpha": 0.0}),
+                ("online_alpha05", "alpha 0.5", {"duplicate_alpha": 0.5}),
+                ("online_alpha0_mixture", "alpha 0 + noise mixture", {"duplicate_alpha": 0.0, "noise_filter": "mixture"}),
+                ("online_alpha0_progress", "alpha 0 + progress shares",
+                 {"duplicate_alpha": 0.0, "task_balance": True, "task_signal": "progress"}),
+                ("online_alpha05_progress", "alpha 0.5 + progress shares",
+                 {"duplicate_alpha": 0.5, "task_balance": True, "task_signal": "progress"}),
+                ("online_alpha05_mixture", "alpha 0.5 + noise mixture", {"duplicate_alpha": 0.5, "noise_filter": "mixture"}),
+                ("online_alpha05_middle", "alpha 0.5, target 0.3 -> 0.5", {"duplicate_alpha": 0.5, "end": 0.5}),
+                ("online_alpha05_rho", "alpha 0.5, RHO-LOSS",
+                 {"duplicate_alpha": 0.5, "signal": "rho", "reference_column": "reference_loss"}),
+                ("online_prompt", "copies by prompt", {"duplicate_key": "prompt"}),
+                ("online_prompt_mixture", "copies by prompt + noise mixture",
+                 {"duplicate_key": "prompt", "noise_filter": "mixture"}),
+                ("online_prompt_progress", "copies by prompt + progress shares",
+                 {"duplicate_key": "prompt", "task_balance": True, "task_signal": "progress"}),
+                ("online_prompt_wide", "copies by prompt, width 0.25", {"duplicate_key": "prompt", "width": 0.25}),
+                ("online_prompt_progress_wide", "copies by prompt + progress shares, width 0.25 (= the defaults)",
+                 {"duplicate_key": "prompt", "task_balance": None, "task_signal": "progress", "width": 0.25}),
+            )
+        ),
         Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
-        Strategy("clean_online", "online, loss (defaults), clean pool", curriculum={}, pool="clean"),
+        Strategy("clean_online", "online (defaults), clean pool", curriculum={}, pool="clean"),
         *(Strategy(f"band{lv}", f"level {lv} only, clean pool", levels=(lv,), pool="clean") for lv in TRAIN_LEVELS),
     )
 }
