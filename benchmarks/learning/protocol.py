@@ -11,7 +11,7 @@ import numpy as np
 from .pools import POOLS, ROLES, pools_of
 from .report import _labels, _mean_std, _plt, budget_to_reach
 
-__all__ = ["criteria", "expand_pools", "plot_protocol", "write_protocol_report"]
+__all__ = ["criteria", "expand_pools", "plot_protocol", "readme_summary", "write_protocol_report"]
 
 
 def expand_pools(text: str) -> list[str]:
@@ -214,3 +214,48 @@ def plot_protocol(results: list[dict[str, Any]], path: str | Path, strategies: l
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def readme_summary(results: list[dict[str, Any]], strategy: str = "online", role: str = "validation") -> str:
+    """The README's results block: for each pool of `role`, uniform and `strategy` at every budget (mean ± std over
+    seeds) with their paired difference, the issue's checks, and the wrong answers drawn after the first fifth."""
+    labels = _labels()
+    pools = [p for p in pools_of(role) if any(r["pool"] == p and r["strategy"] == strategy for r in results)]
+    budgets = sorted({r["budget"] for r in results if r["strategy"] == strategy and r["pool"] in pools})
+    seeds = sorted({r["seed"] for r in results if r["strategy"] == strategy and r["pool"] in pools})
+    checks = {r["pool"]: r for r in criteria([r for r in results if r["pool"] in pools], strategy)}
+    lines = [
+        f"Test exact match % on the {role} pools (mean ± std over seeds {', '.join(map(str, seeds))}; the difference "
+        "is paired by seed); ✓ where the defaults are at or above uniform minus one standard error:", "",
+        "| pool | " + " | ".join(f"{b:,}: uniform | defaults | diff" for b in budgets) + " | examples to reach "
+        "uniform's accuracy at the largest budget |",
+        "|---|" + "---:|---:|---:|" * len(budgets) + "---:|",
+    ]
+    for pool in pools:
+        cells = []
+        for b in budgets:
+            u = {r["seed"]: 100 * r["test_accuracy"] for r in results
+                 if r["pool"] == pool and r["strategy"] == "uniform" and r["budget"] == b}
+            m = {r["seed"]: 100 * r["test_accuracy"] for r in results
+                 if r["pool"] == pool and r["strategy"] == strategy and r["budget"] == b}
+            paired = [m[k] - u[k] for k in m if k in u]
+            ok = checks[pool]["at_least_uniform_minus_se"].get(b) if pool in checks else None
+            mark = "" if ok is None else " ✓" if ok else " ✗"
+            diff = ("+" if paired and round(np.mean(paired), 1) >= 0 else "") + _cell(paired)
+            cells += [_cell(list(u.values())), _cell(list(m.values())), diff + mark]
+        share = checks[pool]["share_to_reach_uniform_max"] if pool in checks else float("nan")
+        reach = "not reached" if not np.isfinite(share) else f"{share:.2f} of them"
+        lines.append(f"| `{pool}` | " + " | ".join(cells) + f" | {reach} |")
+    noisy = []
+    for pool in pools:
+        rate = POOLS[pool].pathologies.noise
+        if not rate:
+            continue
+        shares = {s: [x for r in results if r["pool"] == pool and r["strategy"] == s
+                      if (x := _late_noisy_share(r)) is not None] for s in ("uniform", strategy)}
+        if shares[strategy]:
+            noisy.append(f"`{pool}` {np.mean(shares[strategy]):.0%} (pool {rate:.0%})")
+    if noisy:
+        lines += ["", f"Wrong answers among the rows {labels.get(strategy, strategy)} trained on after the first fifth "
+                      f"of training: {'; '.join(noisy)}."]
+    return "\n".join(lines)
