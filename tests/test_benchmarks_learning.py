@@ -279,3 +279,28 @@ def test_protocol_command_runs_strategies_on_chosen_pools(tmp_path):
     assert {(r["strategy"], r["pool"]) for r in results} == {
         ("uniform", "clean_skewed_unlearnable"), ("online", "clean_skewed_unlearnable")
     }
+
+
+def test_protocol_tables_by_hand():
+    from benchmarks.learning.protocol import comparison_table, pools_table, readme_summary
+
+    assert pools_table().count("| tuning |") == len(pools_of("tuning"))
+    assert pools_table().count("| validation |") == len(pools_of("validation"))
+
+    def run(strategy, budget, seed, accuracy, noisy=None):
+        extra = {} if noisy is None else {"drawn": {"noisy": noisy}}
+        return {"strategy": strategy, "pool": "random30_1visit", "budget": budget, "seed": seed,
+                "test_accuracy": accuracy, **extra}
+
+    results = [
+        run("uniform", 100, 0, 0.10), run("uniform", 100, 1, 0.20), run("online", 100, 0, 0.15),
+        run("online", 100, 1, 0.19, noisy=[0.5, 0.2, 0.2, 0.2, 0.2]), run("online", 100, 2, 0.90),
+    ]  # fmt: skip
+    table = comparison_table(results, ["online"], ["random30_1visit"])
+    assert "| online (defaults) | +2.0 | +2.0 |" in table  # +5 and -1 points, seed 2 has no uniform pair
+    assert "+5.0" in comparison_table(results, ["online"], ["random30_1visit"], seed=0)
+    summary = readme_summary(results)
+    # uniform 15.0 ± 7.1 (SE 5), defaults 41.3 ± 42.2 (seeds 0-2), paired +2.0 ± 4.2: at or above 15 - 5; uniform's
+    # accuracy at the largest (only) budget is reached there.
+    assert "| `random30_1visit` | 15.0 ± 7.1 | 41.3 ± 42.2 | +2.0 ± 4.2 ✓ | 1.00 of them |" in summary, summary
+    assert "`random30_1visit` 20% (pool 30%)" in summary

@@ -11,7 +11,8 @@ import numpy as np
 from .pools import POOLS, ROLES, pools_of
 from .report import _labels, _mean_std, _plt, budget_to_reach
 
-__all__ = ["criteria", "expand_pools", "plot_protocol", "readme_summary", "write_protocol_report"]
+__all__ = ["comparison_table", "criteria", "expand_pools", "plot_protocol", "pools_table", "readme_summary",
+           "write_protocol_report"]
 
 
 def expand_pools(text: str) -> list[str]:
@@ -258,4 +259,39 @@ def readme_summary(results: list[dict[str, Any]], strategy: str = "online", role
     if noisy:
         lines += ["", f"Wrong answers among the rows {labels.get(strategy, strategy)} trained on after the first fifth "
                       f"of training: {'; '.join(noisy)}."]
+    return "\n".join(lines)
+
+
+def pools_table() -> str:
+    """The pools of the protocol as a Markdown table: name, role, rows (x the size's pool), what it has."""
+    lines = ["| pool | role | rows | what it has |", "|---|---|---:|---|"]
+    for name, pool in POOLS.items():
+        lines.append(f"| `{name}` | {pool.role} | x{pool.scale:g} | {pool.describe()} |")
+    return "\n".join(lines)
+
+
+def comparison_table(results: list[dict[str, Any]], strategies: list[str], pools: list[str], seed: int | None = None
+                     ) -> str:
+    """Each strategy's difference to uniform (test exact match points, paired by seed, mean over the seeds present;
+    only `seed` if given) per pool and budget, `8k / 16k` in one cell, and its mean over the cells."""
+    labels = _labels()
+    runs = [r for r in results if seed is None or r["seed"] == seed]
+    budgets = sorted({r["budget"] for r in runs if r["pool"] in pools and r["strategy"] in strategies})
+    head = " / ".join(f"{b // 1000}k" for b in budgets)
+    lines = ["| strategy | " + " | ".join(f"`{p}` ({head})" for p in pools) + " | mean |",
+             "|---|" + "---:|" * (len(pools) + 1)]
+    for s in strategies:
+        cells, all_diffs = [], []
+        for p in pools:
+            parts = []
+            for b in budgets:
+                base = {r["seed"]: r["test_accuracy"] for r in runs
+                        if r["strategy"] == "uniform" and r["pool"] == p and r["budget"] == b}
+                diffs = [100 * (r["test_accuracy"] - base[r["seed"]]) for r in runs
+                         if r["strategy"] == s and r["pool"] == p and r["budget"] == b and r["seed"] in base]
+                parts.append(f"{np.mean(diffs):+.1f}" if diffs else "-")
+                all_diffs += [float(np.mean(diffs))] if diffs else []
+            cells.append(" / ".join(parts))
+        mean = f"{np.mean(all_diffs):+.1f}" if all_diffs else "-"
+        lines.append(f"| {labels.get(s, s)} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(lines)
