@@ -141,6 +141,13 @@ def test_mixin_route_without_attach(tmp_path, tokenizer, tokenized):
     assert {"curriculum/target", "curriculum/entropy", "curriculum/sampled_difficulty"} <= set(
         trainer.state.log_history[0]
     )
+    # The data map's counts are logged too (through report_to), one per category, summing to the rows.
+    last = [entry for entry in trainer.state.log_history if "curriculum/map/easy" in entry][-1]
+    counts = {k.split("/")[-1]: v for k, v in last.items() if k.startswith("curriculum/map/")}
+    assert set(counts) == {"easy", "ambiguous", "hard", "suspected_noise", "duplicate", "never_trained"}
+    assert sum(counts.values()) == len(tokenized)
+    assert counts["never_trained"] == int((parts.scores.count == 0).sum() - (parts.curriculum.duplicate &
+                                                                            (parts.scores.count == 0)).sum())
 
 
 def test_curriculum_built_for_another_global_batch_is_a_clear_error(tmp_path, tokenizer, tokenized):
