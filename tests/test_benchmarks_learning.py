@@ -236,8 +236,8 @@ def test_protocol_report_pairs_strategies_with_uniform_per_pool(tmp_path):
     text = write_protocol_report(results, tmp_path, size).read_text()
     assert "## Validation pools" in text and "## Tuning pools" not in text
     assert "| uniform (Trainer default) | 30.0 ± 14.1 |" in text
-    assert "| online, loss (defaults) − uniform (paired) | +0.0 ± 14.1 |" in text  # +10 and -10 points
-    assert "(pool: 30%): uniform (Trainer default) 25%; online, loss (defaults) 25%" in text
+    assert "| online (defaults) − uniform (paired) | +0.0 ± 14.1 |" in text  # +10 and -10 points
+    assert "(pool: 30%): uniform (Trainer default) 25%; online (defaults) 25%" in text
     # Uniform's mean 30 with standard error 10: the curriculum's 30 passes; it reaches 30 at the (only) budget.
     assert "| `random30_1visit` | validation | ✓ | 1.00 |" in text
 
