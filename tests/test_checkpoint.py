@@ -142,3 +142,17 @@ def test_curriculum_and_sampler_state_survive_the_file(tmp_path):
     assert fresh.curriculum.scores.num_seen == 2 and fresh.curriculum.step == 2
     np.testing.assert_array_equal(fresh.curriculum.replay.rows(), callback.curriculum.replay.rows())
     assert list(fresh.sampler) == expected
+
+
+def test_state_of_an_older_format_is_refused(tmp_path):
+    # A state written before the score table kept the confidence variance (format 2) cannot resume exactly.
+    config = CurriculumConfig(share_scores="none")
+    curriculum = Curriculum(config, 4, global_batch=1)
+    callback = CurriculumCallback(curriculum, CurriculumSampler(curriculum, seed=0))
+    arrays, meta = callback.state_dict()
+    old = {k: v for k, v in arrays.items() if k != "curriculum.scores.confidence_var"}
+    with pytest.raises(ValueError, match="has format 2 but this version reads format 3"):
+        callback.load_state_dict(old, {**meta, "format": 2})
+    # Even a file that claims the current format but lacks the variance is refused, naming what is missing.
+    with pytest.raises(ValueError, match=r"lacks \['confidence_var'\]"):
+        callback.load_state_dict(old, meta)
