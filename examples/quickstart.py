@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))  # the generated testbed lives in benchmarks/learn
 import yaml  # noqa: E402
 
 from benchmarks.learning.pools import POOLS  # noqa: E402
+from benchmarks.learning.protocol import late_noisy_share  # noqa: E402
 from benchmarks.learning.run import SIZES, Bench, Strategy, run_one  # noqa: E402
 from benchmarks.learning.workers import init_worker  # noqa: E402
 
@@ -54,7 +55,7 @@ def report(args: argparse.Namespace, uniform: dict[str, Any], online: dict[str, 
     print(f"\nCurriculum - uniform: {gain:+.1f} points of test exact match (one seed; the README's results give the "
           "spread over seeds and pools).")
     if spec.pathologies.noise:
-        late = [sum(r["drawn"]["noisy"][1:]) / (len(r["drawn"]["noisy"]) - 1) for r in (uniform, online)]
+        late = [late_noisy_share(r) for r in (uniform, online)]
         print(f"Wrong answers among the rows trained on after the first fifth: uniform {late[0]:.0%}, curriculum "
               f"{late[1]:.0%} (pool: {spec.pathologies.noise:.0%}).")
         found = online["noise_detection"]

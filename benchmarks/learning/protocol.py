@@ -11,8 +11,8 @@ import numpy as np
 from .pools import POOLS, ROLES, pools_of
 from .report import _labels, _mean_std, _plt, budget_to_reach
 
-__all__ = ["comparison_table", "criteria", "expand_pools", "plot_protocol", "pools_table", "readme_summary",
-           "write_protocol_report"]
+__all__ = ["comparison_table", "criteria", "expand_pools", "late_noisy_share", "plot_protocol", "pools_table",
+           "readme_summary", "write_protocol_report"]
 
 
 def expand_pools(text: str) -> list[str]:
@@ -40,7 +40,7 @@ def _cell(values: list[float]) -> str:
     return f"{round(mean, 1) + 0.0:.1f} ± {std:.1f}"  # + 0.0: no "-0.0"
 
 
-def _late_noisy_share(r: dict[str, Any]) -> float | None:
+def late_noisy_share(r: dict[str, Any]) -> float | None:
     """Share of wrong answers among the rows trained on after the first fifth of training."""
     phases = r.get("drawn", {}).get("noisy")
     return float(np.mean(phases[1:])) if phases and len(phases) > 1 else None
@@ -70,7 +70,7 @@ def _pool_section(name: str, results: list[dict[str, Any]], strategies: list[str
     if spec.pathologies.noise:
         shares = []
         for s in strategies:
-            late = [x for b in budgets for r in cells[(s, b)] if (x := _late_noisy_share(r)) is not None]
+            late = [x for b in budgets for r in cells[(s, b)] if (x := late_noisy_share(r)) is not None]
             if late:
                 shares.append(f"{labels.get(s, s)} {np.mean(late):.0%}")
         lines += ["", f"Wrong answers among the rows trained on after the first fifth (pool: "
@@ -253,7 +253,7 @@ def readme_summary(results: list[dict[str, Any]], strategy: str = "online", role
         if not rate:
             continue
         shares = {s: [x for r in results if r["pool"] == pool and r["strategy"] == s
-                      if (x := _late_noisy_share(r)) is not None] for s in ("uniform", strategy)}
+                      if (x := late_noisy_share(r)) is not None] for s in ("uniform", strategy)}
         if shares[strategy]:
             noisy.append(f"`{pool}` {np.mean(shares[strategy]):.0%} (pool {rate:.0%})")
     if noisy:
