@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks.learning.pools import POOLS, Pool, pools_of
 from benchmarks.learning.report import budget_to_reach, headline
+from benchmarks.learning.report import STUDY
 from benchmarks.learning.run import STRATEGIES
 from benchmarks.learning.testbed import (
     EXTRAPOLATION_LEVEL,
@@ -200,14 +201,15 @@ def test_tiny_benchmark_writes_tables_and_plots(tmp_path):
     command = [PYTHON, "-m", "benchmarks.learning", "--size", "tiny", "--out", str(out)]
     check_ok(run_process([*command, "--workers", "2"], 600))
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert Counter(r["strategy"] for r in results) == {name: 3 for name in STRATEGIES}
+    assert Counter(r["strategy"] for r in results) == {name: 3 for name in STUDY}
     for r in results:
         assert 0.0 <= r["test_accuracy"] <= 1.0 and 0.0 <= r["extrapolation_accuracy"] <= 1.0
         assert math.isfinite(r["test_loss"]) and r["test_loss"] > 0
         if STRATEGIES[r["strategy"]].curriculum is not None:
             assert len(r["trace"]["target"]) > 0 and abs(sum(r["drawn"][f"task_{t}"][0] for t in TASKS) - 1) < 1e-9
     report = (out / "learning.md").read_text()
-    for name, strategy in STRATEGIES.items():
+    for name in STUDY:
+        strategy = STRATEGIES[name]
         assert (f"level {strategy.levels[0]} only" if name.startswith("band") else strategy.label) in report
     rows = [line for line in report.splitlines() if line.startswith("| uniform (Trainer default) |")]
     assert len(rows) >= 3 and all(len(re.findall(r"\d+\.\d+ ± \d+\.\d+", line)) == 3 for line in rows[:3])
@@ -271,14 +273,18 @@ def test_protocol_checks_by_hand():
 
 @pytest.mark.slow
 def test_protocol_command_runs_strategies_on_chosen_pools(tmp_path):
-    args = ["--size", "tiny", "--pools", "clean_skewed_unlearnable", "--strategies", "uniform,online",
+    # The optional signals that need more than the pool: a reference model (rho), a cluster column (clusters).
+    strategies = ["uniform", "online", "online_mixture", "online_rho", "online_clusters"]
+    args = ["--size", "tiny", "--pools", "clean_skewed_unlearnable", "--strategies", ",".join(strategies),
             "--budgets", "64", "--workers", "1", "--out", str(tmp_path)]  # fmt: skip
     out = check_ok(run_process([PYTHON, "-m", "benchmarks.learning", *args], timeout=300))
     assert "### `clean_skewed_unlearnable` (validation)" in out
     results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert {(r["strategy"], r["pool"]) for r in results} == {
-        ("uniform", "clean_skewed_unlearnable"), ("online", "clean_skewed_unlearnable")
-    }
+    assert {(r["strategy"], r["pool"]) for r in results} == {(s, "clean_skewed_unlearnable") for s in strategies}
+    for r in results:
+        if r["strategy"] != "uniform":
+            assert sum(r["noise_detection"]["map"].values()) == 400  # every row of the tiny pool has a category
+    assert (tmp_path / "protocol.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_protocol_tables_by_hand():

@@ -21,7 +21,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.learning", description=__doc__)
     parser.add_argument("--size", choices=list(SIZES), default="small", help="benchmark size (default: %(default)s)")
     parser.add_argument("--out", help="folder for learning.md, the PNG plots and results.jsonl (default: docs/learning/SIZE)")
-    parser.add_argument("--strategies", help=f"comma-separated subset of {', '.join(STRATEGIES)} (default: all)")
+    parser.add_argument("--strategies", help=f"comma-separated names among {', '.join(STRATEGIES)} (default: the "
+                        "single-pool study's; with --pools: uniform,online)")
     parser.add_argument("--seeds", help="comma-separated seeds (default: the size's)")
     parser.add_argument("--budgets", help="comma-separated budgets in training examples (default: the size's)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
@@ -55,7 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as err:
             print(err, file=sys.stderr)
             return 2
-    default_strategies = "uniform,online" if protocol else ",".join(STRATEGIES)
+    from .report import STUDY
+
+    default_strategies = "uniform,online" if protocol else ",".join(STUDY)
     strategies = (args.strategies or default_strategies).split(",")
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .testbed import TASKS, TRAIN_LEVELS
 
-__all__ = ["budget_to_reach", "load_results", "write_report"]
+__all__ = ["STUDY", "budget_to_reach", "load_results", "write_report"]
 
 MAIN_TABLE = (
     "uniform", "easy_only", "hard_only", "offline", "ordered",
@@ -21,6 +21,8 @@ MAIN_TABLE = (
 )
 CLEAN_TABLE = ("clean_uniform", "clean_online")
 BANDS = tuple(f"band{lv}" for lv in TRAIN_LEVELS)
+# The strategies of the single-pool study, what `python -m benchmarks.learning` runs without `--pools`.
+STUDY = MAIN_TABLE + CLEAN_TABLE + BANDS
 
 
 def load_results(path: str | Path) -> list[dict[str, Any]]:
