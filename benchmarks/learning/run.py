@@ -371,9 +371,9 @@ def evaluate(model: Any, bench: Bench) -> dict[str, Any]:
 def noise_detection(data_map: dict[str, np.ndarray], noisy: np.ndarray) -> dict[str, Any]:
     """How well "suspected noise" (noise posterior above 0.5) finds the known wrong rows: precision, recall (of the
     wrong rows, and of those visited at least twice), and the data map's count per category."""
-    from curriculum.datamap import CATEGORIES
+    from curriculum.datamap import CATEGORIES, NOISE_POSTERIOR
 
-    flagged = data_map["noise"] > 0.5
+    flagged = data_map["noise"] > NOISE_POSTERIOR
     hits = int((flagged & noisy).sum())
     revisited = noisy & (data_map["visits"] >= 2)
     categories = data_map["category"]
