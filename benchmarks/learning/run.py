@@ -111,6 +111,10 @@ STRATEGIES = {
                  curriculum={"signal": "rho", "reference_column": "reference_loss"}),
         Strategy("online_clusters", "online, TF-IDF clusters as groups (no task column)",
                  curriculum={"group_column": "cluster_id"}),
+        # Candidates against the largest-budget shortfall on clean pools, each a change of the defaults (tuning pools).
+        Strategy("online_mix25", "online, uniform mix 0.25", curriculum={"uniform_mix": 0.25}),
+        Strategy("online_gamma05", "online, progress shares tempered (gamma 0.5)", curriculum={"task_gamma": 0.5}),
+        Strategy("online_width40", "online, kernel width 0.4", curriculum={"width": 0.4}),
         # The tuning screen (issue 10), on the tuning pools, each a change of the previous defaults.
         *(
             Strategy(name, f"online, previous defaults + {label}", curriculum={**PREVIOUS, **change})
