@@ -147,7 +147,8 @@ def score_dataset(
 
             cluster_ids, columns["cluster"] = cluster_labels_and_hardness(texts, clusters=clusters, seed=seed)
         else:
-            from .sentence import check_clusters, embedding_clusters, sentence_embeddings
+            from .cluster import check_clusters
+            from .sentence import embedding_clusters, sentence_embeddings
 
             check_clusters(clusters, len(texts))  # before the embedding pass
             embeddings = sentence_embeddings(embedding_model, texts, batch_size=batch_size, progress=progress)

@@ -138,6 +138,17 @@ def silhouette(vectors: TfidfMatrix, labels: Sequence[int] | np.ndarray) -> np.n
     return np.clip(s, -1.0, 1.0)
 
 
+def check_clusters(clusters: int, rows: int) -> int:
+    """`clusters` as an int, checked to be from 2 to `rows` (the number of rows to cluster)."""
+    clusters = _check_int("clusters", clusters, 2)
+    if clusters > rows:
+        raise ValueError(
+            f"clusters should be at most the number of rows ({rows}), but got clusters={clusters}; "
+            "pass a smaller number of clusters (--clusters on the command line)"
+        )
+    return clusters
+
+
 def cluster_labels_and_hardness(
     texts: Sequence[str],
     clusters: int = 8,
@@ -162,13 +173,7 @@ def cluster_labels_and_hardness(
     (True, 5)
     ```
     """
-    n = len(texts)
-    clusters = _check_int("clusters", clusters, 2)
-    if clusters > n:
-        raise ValueError(
-            f"clusters should be at most the number of rows ({n}), but got clusters={clusters}; "
-            "pass a smaller number of clusters (--clusters on the command line)"
-        )
+    clusters = check_clusters(clusters, len(texts))
     vectors = tfidf_vectors(texts, max_features=max_features)
     labels = kmeans(vectors, clusters, seed=seed, n_init=n_init)
     return labels, (1.0 - silhouette(vectors, labels)) / 2.0

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .cluster import _check_int, kmeans, silhouette
+from .cluster import check_clusters, kmeans, silhouette
 
 __all__: list[str] = []
 
@@ -49,17 +49,6 @@ def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
         raise ValueError("embeddings should be finite, but hold NaN or infinite values")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-
-
-def check_clusters(clusters: int, rows: int) -> int:
-    """`clusters` as an int, checked to be from 2 to `rows` (the number of rows to cluster)."""
-    clusters = _check_int("clusters", clusters, 2)
-    if clusters > rows:
-        raise ValueError(
-            f"clusters should be at most the number of rows ({rows}), but got clusters={clusters}; "
-            "pass a smaller number of clusters (--clusters on the command line)"
-        )
-    return clusters
 
 
 def _import_sentence_transformers():
