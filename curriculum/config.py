@@ -79,6 +79,11 @@ class CurriculumConfig:
             Kernel width, in difficulty-quantile units.
         uniform_mix (`float`, *optional*, defaults to `0.1`):
             Share of the sampling mass spread uniformly over all rows, so that none starves.
+        revisit_penalty (`float`, *optional*, defaults to `0.0`):
+            Prefer rows trained on less often, as shuffling without replacement does: a row's weight is multiplied
+            by exp(-revisit_penalty x v / max(1, v_mean)), v the visits of its group of copies and v_mean their mean
+            over all groups. Within the first pass over the data a revisit then costs a factor e^-revisit_penalty
+            against a fresh row; later, only visits above the mean are penalised. 0 disables it.
         refresh_every_steps (`int`, *optional*, defaults to `10`):
             Optimizer steps between two recomputations of the sampling weights (a fixed point of the sample
             stream, identical on every process).
@@ -179,6 +184,9 @@ class CurriculumConfig:
     kernel: str = _field("laplace", "Kernel of the distance to the target.", choices=("laplace", "gaussian"))
     width: float = _field(0.25, "Kernel width in difficulty-quantile units.", min_exclusive=0.0)
     uniform_mix: float = _field(0.1, "Share of the sampling mass spread uniformly.", min=0.0, max=1.0)
+    revisit_penalty: float = _field(
+        0.0, "Weight factor exp(-penalty x visits / max(1, mean visits)): prefer rows trained on less often.", min=0.0
+    )
     refresh_every_steps: int = _field(10, "Optimizer steps between two recomputations of the weights.", min=1)
     samples_per_epoch: int | None = _field(None, "Samples drawn per epoch (default: dataset size).", min=1)
     seed: int | None = _field(None, "Sampler seed (default: data_seed, else seed).", min=0)

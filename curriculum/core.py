@@ -118,10 +118,14 @@ class Curriculum:
         self.difficulty = Difficulty(config.signal, groups=self.groups, prior=prior, reference=reference, sharing=sharing)
         self.row_weights = None
         self.duplicate = None
+        self.copies_of = None  # per row, the first row of its group of copies (the unit of the duplicate weighting)
+        self._distinct = num_rows  # groups of copies
         if sharing is not None:
             self.duplicate = sharing.canonical != np.arange(num_rows)
-            first = sharing.canonical if copies_of is None else np.asarray(copies_of, dtype=np.int64)
-            copies = np.bincount(first, minlength=num_rows)[first]
+            self.copies_of = first = sharing.canonical if copies_of is None else np.asarray(copies_of, dtype=np.int64)
+            per_first = np.bincount(first, minlength=num_rows)
+            self._distinct = int(np.count_nonzero(per_first))
+            copies = per_first[first]
             # 1 / copies exactly for the default alpha = 1 (a power can differ in the last bit).
             alpha = config.duplicate_alpha
             self.row_weights = 1.0 / copies if alpha == 1.0 else copies.astype(np.float64) ** -alpha
@@ -273,6 +277,9 @@ class Curriculum:
         if c.noise_filter == "mixture":
             clean = 1.0 - self.noise_probability()
             row_weights = clean if row_weights is None else row_weights * clean
+        if c.revisit_penalty > 0:
+            fresh = self.freshness()
+            row_weights = fresh if row_weights is None else row_weights * fresh
         probs = sampling_weights(difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, row_weights)
         self._last = {"difficulty": difficulty, "target": target, "entropy": normalized_entropy(probs), "shares": shares}
         return probs
@@ -293,6 +300,16 @@ class Curriculum:
             buffer = self.replay.rows()
             rows[replayed] = buffer[rng.integers(0, buffer.size, int(replayed.sum()))]
         return rows, replayed
+
+    def freshness(self) -> np.ndarray:
+        """Each row's factor exp(-revisit_penalty x v / max(1, v_mean)) for `revisit_penalty`: v the visits of its
+        group of copies (the row alone without score sharing), v_mean the mean of v over the groups."""
+        visits = self.scores.count.astype(np.float64)
+        mean = float(visits.sum()) / self._distinct
+        if self.copies_of is not None:
+            visits = np.bincount(self.copies_of, weights=visits, minlength=self.num_rows)[self.copies_of]
+        visits *= -self.config.revisit_penalty / max(1.0, mean)
+        return np.exp(visits, out=visits)
 
     # ------------------------------------------------------------------ noise and the data map
 

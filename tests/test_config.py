@@ -167,6 +167,7 @@ OUT_OF_RANGE = [
     ("near_duplicate_threshold", 0.0, r"near_duplicate_threshold should be > 0\.0, but got near_duplicate_threshold=0\.0"),
     ("duplicate_alpha", 1.5, r"duplicate_alpha should be <= 1\.0, but got duplicate_alpha=1\.5"),
     ("duplicate_alpha", -0.5, r"duplicate_alpha should be >= 0\.0, but got duplicate_alpha=-0\.5"),
+    ("revisit_penalty", -1.0, r"revisit_penalty should be >= 0\.0, but got revisit_penalty=-1\.0"),
     ("noise_min_visits", 0, r"noise_min_visits should be >= 1, but got noise_min_visits=0"),
     ("share_scores", "copies", r"share_scores should be one of \['none', 'duplicates', 'near_duplicates'\]"),
 ]

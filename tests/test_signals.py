@@ -225,3 +225,40 @@ def test_task_shares_are_on_by_default_with_a_group_column():
     curriculum = Curriculum.from_arrays(CurriculumConfig(group_column="task"), 4, groups=list("aabb"),
                                         texts=list("abcd"))
     assert curriculum.task_progress is not None
+
+
+def test_freshness_by_hand_counts_visits_per_group_of_copies():
+    # Rows 0-1 are copies (one unit), rows 2 and 3 are units of their own: 3 units, 3 visits, mean 1.
+    config = CurriculumConfig(revisit_penalty=2.0)
+    curriculum = Curriculum.from_arrays(config, 4, texts=["a", "a", "b", "c"])
+    curriculum.observe(np.array([0, 2, 2]), np.ones(3), np.full(3, 0.5), step=1)
+    np.testing.assert_allclose(curriculum.freshness(), np.exp([-2.0, -2.0, -4.0, 0.0]))
+    # Past one pass the penalty is relative to the mean: 12 visits over 3 units, mean 4.
+    curriculum.observe(np.array([0] * 4 + [2] * 3 + [3] * 2), np.ones(9), np.full(9, 0.5), step=2)
+    np.testing.assert_allclose(curriculum.freshness(), np.exp(-2.0 * np.array([5, 5, 5, 2]) / 4))
+    # Without score sharing every row is its own unit.
+    alone = Curriculum.from_arrays(CurriculumConfig(revisit_penalty=1.0, share_scores="none"), 3)
+    alone.observe(np.array([0, 0, 1]), np.ones(3), np.full(3, 0.5), step=1)
+    np.testing.assert_allclose(alone.freshness(), np.exp([-2.0, -1.0, 0.0]))
+
+
+def test_revisit_penalty_multiplies_the_kernel_weight():
+    texts = ["a", "b", "c", "d"]
+    plain = Curriculum.from_arrays(CurriculumConfig(uniform_mix=0.0), 4, texts=texts)
+    fresh = Curriculum.from_arrays(CurriculumConfig(uniform_mix=0.0, revisit_penalty=1.5), 4, texts=texts)
+    for c in (plain, fresh):
+        c.observe(np.array([0, 1, 1]), np.array([1.0, 2.0, 2.0]), np.full(3, 0.5), step=1)
+    expected = plain.weights(0) * fresh.freshness()
+    np.testing.assert_allclose(fresh.weights(0), expected / expected.sum())
+
+
+@pytest.mark.parametrize("penalty, least, most", [(0.0, 0.60, 0.75), (4.0, 0.90, 1.0)])
+def test_revisit_penalty_covers_the_data_in_one_pass(penalty, least, most):
+    rows, batch = 2000, 20
+    config = CurriculumConfig(revisit_penalty=penalty, share_scores="none", refresh_every_steps=1)
+    curriculum = Curriculum.from_arrays(config, rows, global_batch=batch)
+    rng = np.random.default_rng(0)
+    for step in range(1, rows // batch + 1):
+        drawn, _ = curriculum.draw(curriculum.position(step - 1), batch, rng)
+        curriculum.observe(drawn, rng.random(batch), np.full(batch, 0.5), step=step)
+    assert least <= curriculum.scores.coverage <= most

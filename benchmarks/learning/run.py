@@ -115,6 +115,8 @@ STRATEGIES = {
         Strategy("online_mix25", "online, uniform mix 0.25", curriculum={"uniform_mix": 0.25}),
         Strategy("online_gamma05", "online, progress shares tempered (gamma 0.5)", curriculum={"task_gamma": 0.5}),
         Strategy("online_width40", "online, kernel width 0.4", curriculum={"width": 0.4}),
+        Strategy("online_revisit1", "online, revisit penalty 1", curriculum={"revisit_penalty": 1.0}),
+        Strategy("online_revisit3", "online, revisit penalty 3", curriculum={"revisit_penalty": 3.0}),
         # The tuning screen (issue 10), on the tuning pools, each a change of the previous defaults.
         *(
             Strategy(name, f"online, previous defaults + {label}", curriculum={**PREVIOUS, **change})
