@@ -12,11 +12,12 @@ from ..capture import LossCapture
 from ..checkpoint import STATE_FILE, load_state, save_state
 from ..core import Curriculum
 from ..distributed import check_same_stream, world_size
+from ..resume import check_fingerprint, run_fingerprint
 from ..samplers import CurriculumSampler
 
 __all__ = ["CurriculumCallback"]
 
-_FORMAT = 3
+_FORMAT = 4
 
 
 class CurriculumCallback(TrainerCallback):
@@ -25,9 +26,11 @@ class CurriculumCallback(TrainerCallback):
 
     Each optimizer step it gathers the (row, loss, confidence) triples of every process's micro-batches and hands
     them to [`Curriculum.observe`] in rank order (so every process holds the identical state). It keeps the
-    sampler's epoch in step (`on_epoch_begin`), and saves the curriculum and the sampler's stream in
-    `checkpoint-N/curriculum_state.npz` (atomically, by the main process). The Trainer's logs get
-    [`Curriculum.metrics`] through [`~curriculum.CurriculumTrainerMixin`].
+    sampler's epoch in step (`on_epoch_begin`). [`save`] writes the curriculum, the sampler's stream and a
+    fingerprint of the run to `checkpoint-N/curriculum_state.npz` (atomically); the Trainer calls it through
+    [`~curriculum.CurriculumTrainerMixin`] while it writes the checkpoint, before it deletes older ones. [`load`]
+    refuses a checkpoint saved by another set-up, naming what changed. The Trainer's logs get
+    [`Curriculum.metrics`] through the mixin.
 
     It needs the Trainer to route the row indices and to train on `sampler`: use [`~curriculum.attach`], or a
     Trainer class with [`~curriculum.CurriculumTrainerMixin`] first in its bases.
@@ -37,6 +40,9 @@ class CurriculumCallback(TrainerCallback):
             The curriculum to run.
         sampler ([`~curriculum.samplers.CurriculumSampler`]):
             The sampler that draws the training stream from it.
+        data_fingerprint (`str`, *optional*):
+            A digest of the training data ([`~curriculum.resume.data_fingerprint`]); a resume with other data is then
+            refused. [`~curriculum.build_curriculum`] passes it.
 
     Example:
 
@@ -49,11 +55,12 @@ class CurriculumCallback(TrainerCallback):
     ```
     """
 
-    def __init__(self, curriculum: Curriculum, sampler: CurriculumSampler) -> None:
+    def __init__(self, curriculum: Curriculum, sampler: CurriculumSampler, data_fingerprint: str | None = None) -> None:
         if sampler.curriculum is not curriculum:
             raise ValueError("the sampler should be a view of this curriculum: CurriculumSampler(curriculum, seed)")
         self.curriculum = curriculum
         self.sampler = sampler
+        self.data_fingerprint = data_fingerprint
         self.capture = LossCapture()
 
     # ------------------------------------------------------------------ events
@@ -63,10 +70,10 @@ class CurriculumCallback(TrainerCallback):
         self.sampler.set_epoch(int(state.epoch or 0))
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        ids, loss, confidence = self.capture.gather()
+        ids, loss, confidence, tokens = self.capture.gather()
         window = self.sampler.consumed(state.global_step)
         replayed = None if window is None else self.sampler.replayed[window]
-        self.curriculum.observe(ids, loss, confidence, step=state.global_step, replayed=replayed)
+        self.curriculum.observe(ids, loss, confidence, step=state.global_step, replayed=replayed, tokens=tokens)
         self._check_stream(state.global_step, window)
 
     def _check_stream(self, step: int, window: slice | None) -> None:
@@ -76,10 +83,6 @@ class CurriculumCallback(TrainerCallback):
         segment = self.sampler.drawn[max(0, window.stop - self.curriculum.block_size) : window.stop]
         check_same_stream(segment, where=f"step {step}, epoch {self.sampler.epoch}")
 
-    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        if state.is_world_process_zero and args.should_save:
-            self.save(os.path.join(args.output_dir, f"checkpoint-{state.global_step}"))
-
     # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -88,14 +91,28 @@ class CurriculumCallback(TrainerCallback):
         arrays = {f"curriculum.{k}": v for k, v in self.curriculum.state_dict().items()}
         for key in ("stream", "replayed"):
             arrays[f"sampler.{key}"] = sampler_state.pop(key)
-        return arrays, {"format": _FORMAT, "sampler": sampler_state}
+        return arrays, {"format": _FORMAT, "sampler": sampler_state, "fingerprint": self.fingerprint()}
 
-    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    def fingerprint(self) -> dict[str, Any]:
+        """What a resume must match: the data's digest, the config, the budget, the seed and the global batch."""
+        c = self.curriculum
+        return run_fingerprint(c.config, self.data_fingerprint, global_batch=c.global_batch,
+                               epoch_length=c.epoch_length, budget=c.budget, seed=self.sampler.seed)
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], path: str = "the checkpoint") -> None:
         if meta.get("format") != _FORMAT:
             raise ValueError(
                 f"the curriculum state has format {meta.get('format')!r} but this version reads format {_FORMAT}; "
                 "resume with the version that wrote it, or start a new run"
             )
+        saved, current = meta["fingerprint"], self.fingerprint()
+        if saved["global_batch"] != current["global_batch"]:
+            raise ValueError(
+                f"cannot resume from {path}: it was saved with a global batch of {saved['global_batch']} samples per "
+                f"optimizer step and this run has {current['global_batch']} (per-device batch x processes x gradient "
+                "accumulation). Resume with the same product."
+            )
+        check_fingerprint(saved, current, self.curriculum.config.resume_allow_changes, path)
         prefix = "curriculum."
         self.curriculum.load_state_dict({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
         stream = {key: arrays[f"sampler.{key}"] for key in ("stream", "replayed")}
@@ -113,4 +130,4 @@ class CurriculumCallback(TrainerCallback):
                 f"{path} does not exist: the checkpoint was not written by a run with the curriculum attached (or "
                 "the run stopped while saving it). Resume from a checkpoint that has it, or start a new run."
             )
-        self.load_state_dict(*load_state(path))
+        self.load_state_dict(*load_state(path), path=folder)

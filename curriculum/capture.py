@@ -169,11 +169,13 @@ class LossCapture:
 
     # ------------------------------------------------------------------ collection
 
-    def gather(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows, losses and confidences of this optimizer step from every process, in rank order.
+    def gather(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows, losses, confidences and supervised-token counts of this optimizer step from every process, in rank
+        order (the arguments of [`~curriculum.Curriculum.observe`]).
 
-        Rows without any supervised token are left out. Raises when micro-batches carried sample indices but no
-        statistic could be read from them (an unsupported way of computing the loss).
+        A row without any supervised token has count 0 and NaN loss and confidence: the curriculum marks it
+        unscorable. Raises when micro-batches carried sample indices but no statistic could be read from them (an
+        unsupported way of computing the loss).
         """
         if self._forwards_with_ids and not self._rows:
             raise RuntimeError(
@@ -183,11 +185,12 @@ class LossCapture:
             )
         if self._rows:
             ids, loss, conf, count = (torch.cat(parts) for parts in zip(*self._rows))
-            keep = count > 0
-            local = torch.stack([ids.double(), loss.double(), conf.double()], dim=1)[keep].cpu()
+            stats = torch.stack([loss.double(), conf.double()], dim=1)
+            stats[count == 0] = float("nan")  # no supervised token: nothing was measured
+            local = torch.cat([ids.double()[:, None], stats, count.double()[:, None]], dim=1).cpu()
         else:
-            local = torch.zeros((0, 3), dtype=torch.float64)
+            local = torch.zeros((0, 4), dtype=torch.float64)
         self._rows.clear()
         self._forwards_with_ids = 0
         rows = gather_rows(local)
-        return rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2]
+        return rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2], rows[:, 3]

@@ -20,6 +20,29 @@ class ConfigError(ValueError):
     """A curriculum setting is invalid. The message names the key, the value and what is allowed."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a key given twice in one mapping (PyYAML would silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden by explicit keys
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = lines.get(key)
+            except TypeError:  # an unhashable key: the base constructor reports it
+                continue
+            if first is not None:
+                raise ConfigError(
+                    f"the key {key!r} is given twice (line {first} and line {line}); YAML would keep only the last "
+                    "value: remove one of them"
+                )
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _field(default: Any, help: str, **checks: Any) -> Any:
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"help": help, **checks})
@@ -42,7 +65,8 @@ class CurriculumConfig:
             (uses 1 - running mean target-token probability) or `"learnability"` (first loss - current loss).
         group_column (`str` or `None`, *optional*):
             Dataset column (for example a task label) within which difficulty is ranked. Strongly recommended when
-            the data mixes tasks: a row's loss is mostly a property of its task.
+            the data mixes tasks: a row's loss is mostly a property of its task. Missing labels (None, NaN) form one
+            group, named `"<missing>"`.
         prior_column (`str` or `None`, *optional*):
             Numeric dataset column (higher = harder) whose quantile rank is the difficulty of rows not yet trained
             on. Without it, unseen rows sit at the median (0.5).
@@ -157,6 +181,13 @@ class CurriculumConfig:
             Per-row confidence from an offline pass (`curriculum score --scorer confidence`): a task's confidence
             until one of its rows is trained on. Without it, such a task takes the mean over trained rows.
 
+        > Resume
+
+        resume_allow_changes (`list[str]`, *optional*, defaults to `[]`):
+            What may differ from the run a checkpoint was saved by when resuming from it: names of config keys,
+            `"data"` (the training rows: the scores stay with the row indices), `"budget"` (the samples that make
+            progress 1, e.g. a changed `max_steps`) or `"seed"`. Anything else that changed is refused, naming it.
+
     Example:
 
     ```python
@@ -236,9 +267,19 @@ class CurriculumConfig:
         None, "Per-row confidence from an offline pass: a task's confidence before any of its rows is trained on."
     )
 
+    resume_allow_changes: list[str] = _field(
+        [], "What may change when resuming: config keys, `data`, `budget`, `seed`."
+    )
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _check(f, getattr(self, f.name)))
+        changeable = self.resume_changeable()
+        wrong = [name for name in self.resume_allow_changes if name not in changeable]
+        if wrong:
+            raise ConfigError(
+                f"resume_allow_changes should list names among {sorted(changeable)}, but got {wrong!r}"
+            )
         ms = self.milestones
         if any(not 0.0 < m < 1.0 for m in ms) or any(b <= a for a, b in zip(ms, ms[1:])):
             raise ConfigError(
@@ -289,9 +330,11 @@ class CurriculumConfig:
         """Load a config from a YAML file: the keys at the top level, or under a top-level `curriculum:` key."""
         with open(path, encoding="utf-8") as fh:
             try:
-                data = yaml.safe_load(fh)
+                data = yaml.load(fh, Loader=_UniqueKeyLoader)
             except yaml.YAMLError as err:
                 raise ConfigError(f"{path}: not valid YAML: {err}") from None
+            except ConfigError as err:
+                raise ConfigError(f"{path}: {err}") from None
             except UnicodeDecodeError as err:
                 raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
         if data is None:
@@ -310,6 +353,11 @@ class CurriculumConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     # ------------------------------------------------------------------ derived
+
+    @classmethod
+    def resume_changeable(cls) -> set[str]:
+        """What `resume_allow_changes` may name: every other key, and `data`, `budget`, `seed`."""
+        return {f.name for f in dataclasses.fields(cls)} - {"resume_allow_changes"} | {"data", "budget", "seed"}
 
     @property
     def balances_tasks(self) -> bool:
@@ -400,6 +448,13 @@ def _check(f: dataclasses.Field, value: Any) -> Any:
             except (TypeError, ValueError):
                 raise ConfigError(f"{key} should be a list of numbers, but got {key}={value!r}") from None
         return out
+    elif base == "list[str]":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{key} should be a list of names, but got {key}={value!r}")
+        wrong = [item for item in value if "choices" in meta and item not in meta["choices"]]
+        if wrong:
+            raise ConfigError(f"{key} should list names among {list(meta['choices'])}, but got {wrong!r} in {key}")
+        return list(value)
     if "min" in meta and value < meta["min"]:
         raise ConfigError(f"{key} should be >= {meta['min']}, but got {key}={value!r}")
     if "max" in meta and value > meta["max"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 from . import columns
 from .config import CurriculumConfig
 from .datamap import CATEGORIES, categorize, category_counts
-from .difficulty import Difficulty, encode_groups
+from .difficulty import Difficulty, encode_groups, group_names
 from .noise import noise_probability
 from .progress import TaskProgress
 from .replay import ReplayPolicy
@@ -20,6 +21,8 @@ from .sharing import ScoreSharing, build_sharing, duplicate_groups
 from .weights import normalized_entropy, sampling_weights, task_shares
 
 __all__ = ["Curriculum"]
+
+logger = logging.getLogger(__name__)
 
 
 class Curriculum:
@@ -68,6 +71,10 @@ class Curriculum:
             Optimizer steps of the run; with `epochs`, sets the budget when `budget_samples` is not given.
         epochs (`float`, *optional*, defaults to `1.0`):
             Epochs of the run, used for the budget when `max_steps` is not given.
+        unscorable (`np.ndarray`, *optional*):
+            Boolean mask of the rows known to have no supervised token (every label is -100): they are never
+            drawn (probability 0, also in the `uniform_mix` part). Rows found so during training are added by
+            [`observe`].
 
     Example:
 
@@ -99,6 +106,7 @@ class Curriculum:
         global_batch: int = 1,
         max_steps: int | None = None,
         epochs: float = 1.0,
+        unscorable: np.ndarray | None = None,
     ) -> None:
         if not isinstance(global_batch, int) or isinstance(global_batch, bool) or global_batch <= 0:
             raise ValueError(f"global_batch should be a positive integer value, but got global_batch={global_batch!r}")
@@ -155,6 +163,21 @@ class Curriculum:
             self.group_mass = np.bincount(self.groups, weights=self.row_weights, minlength=self.num_groups)
             self.task_progress = TaskProgress(self.num_groups, period=config.refresh_every_steps, decay=config.ema)
 
+        # Rows that can never be scored (no supervised token), and the observations with a non-finite loss so far.
+        self.unscorable = np.zeros(num_rows, dtype=bool)
+        self.num_unscorable = 0
+        self.nonfinite_rows = 0
+        self._warned_nonfinite = False
+        self._eligible: np.ndarray | None = None  # ~unscorable, or None while every row can be drawn
+        self._empty_groups: np.ndarray | None = None  # groups without a row that can be drawn
+        if unscorable is not None:
+            self._set_unscorable(_mask(unscorable, num_rows))
+            if self.num_unscorable:
+                logger.warning(
+                    f"curriculum: {self.num_unscorable} of {num_rows} rows have no supervised token (every label is "
+                    "-100); they are never drawn"
+                )
+
         self.replay = None
         if config.replay_share > 0:
             self.replay = ReplayPolicy(
@@ -185,14 +208,16 @@ class Curriculum:
         global_batch: int = 1,
         max_steps: int | None = None,
         epochs: float = 1.0,
+        unscorable: Sequence[bool] | None = None,
     ) -> "Curriculum":
-        """Build from per-row arrays: `groups` are any hashable labels (coded by first appearance), `texts` the
-        rows' contents for score sharing, `prompts` their prompts (for `duplicate_key="prompt"`; without them copies
-        are counted by content). The other arguments are those of the constructor."""
-        group_codes = group_names = None
+        """Build from per-row arrays: `groups` are any hashable labels (coded by first appearance; missing labels,
+        None or NaN, form one group named `"<missing>"`), `texts` the rows' contents for score sharing, `prompts`
+        their prompts (for `duplicate_key="prompt"`; without them copies are counted by content). The other
+        arguments are those of the constructor."""
+        group_codes = names = None
         if groups is not None:
             group_codes = encode_groups(groups)
-            group_names = [str(name) for name in dict.fromkeys(groups)]
+            names = group_names(groups)
         sharing = None
         if config.share_scores != "none" and texts is not None:
             sharing = build_sharing(
@@ -205,7 +230,7 @@ class Curriculum:
             config,
             num_rows,
             groups=group_codes,
-            group_names=group_names,
+            group_names=names,
             prior=None if prior is None else np.asarray(prior, dtype=np.float64),
             reference=None if reference is None else np.asarray(reference, dtype=np.float64),
             sharing=sharing,
@@ -214,12 +239,14 @@ class Curriculum:
             global_batch=global_batch,
             max_steps=max_steps,
             epochs=epochs,
+            unscorable=None if unscorable is None else np.asarray(unscorable, dtype=bool),
         )
 
     @classmethod
     def from_dataset(cls, config: CurriculumConfig, dataset: Any, **kwargs: Any) -> "Curriculum":
         """Build from a dataset with named columns (a `datasets.Dataset`), reading the columns that `config` names;
-        `kwargs` are `global_batch`, `max_steps` and `epochs`."""
+        `kwargs` are `global_batch`, `max_steps`, `epochs` and `unscorable` (see [`~curriculum.build_curriculum`],
+        which finds the rows without a supervised label in a `labels` column)."""
 
         def numeric(key: str) -> np.ndarray | None:
             name = getattr(config, key)
@@ -272,6 +299,10 @@ class Curriculum:
             shares = task_shares(
                 self.scores.confidence, self.groups, self.num_groups, c.task_gamma, c.task_min_share, self.task_prior
             )
+        if shares is not None and self._empty_groups is not None:
+            # A task whose every row is unscorable gets nothing; the others share its mass in proportion.
+            shares = np.where(self._empty_groups, 0.0, shares)
+            shares /= shares.sum()
         groups = self.groups if shares is not None else None
         row_weights = self.row_weights
         if c.noise_filter == "mixture":
@@ -280,7 +311,9 @@ class Curriculum:
         if c.revisit_penalty > 0:
             fresh = self.freshness()
             row_weights = fresh if row_weights is None else row_weights * fresh
-        probs = sampling_weights(difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, row_weights)
+        probs = sampling_weights(
+            difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, row_weights, eligible=self._eligible
+        )
         self._last = {"difficulty": difficulty, "target": target, "entropy": normalized_entropy(probs), "shares": shares}
         return probs
 
@@ -346,33 +379,102 @@ class Curriculum:
         confidence: np.ndarray,
         step: int,
         replayed: np.ndarray | None = None,
+        tokens: np.ndarray | None = None,
     ) -> None:
         """Fold in the observations of optimizer step `step`, in order (the same arrays on every process).
+
+        Observations that cannot score their row are left out of the score table, the task progress and the replay:
+        a non-finite loss or confidence (inf or NaN, usually an fp16 overflow) is counted in
+        `curriculum/nonfinite_rows`; a row with no supervised token (`tokens` 0) is marked unscorable and never
+        drawn again (`curriculum/unscorable_rows`).
 
         Args:
             rows (`np.ndarray`): row indices trained on.
             loss (`np.ndarray`), confidence (`np.ndarray`): their mean token NLL and target-token probability.
             step (`int`): the optimizer step (1 for the first).
             replayed (`np.ndarray`, *optional*): for metrics, whether each position the step consumed was a replay.
+            tokens (`np.ndarray`, *optional*): each row's number of supervised tokens (0: the row has none).
         """
         rows = np.asarray(rows, dtype=np.int64)
         difficulty = self._last.get("difficulty")
         if difficulty is not None and rows.size:
             self._window.difficulty_sum += float(difficulty[rows].sum())
             self._window.difficulty_rows += int(rows.size)
+        keep = self._scorable_observations(rows, loss, confidence, tokens, step)
+        if keep is not None:
+            rows, loss, confidence = rows[keep], np.asarray(loss)[keep], np.asarray(confidence)[keep]
         if self.task_progress is not None:
             prev = self.scores.loss[rows].astype(np.float64)
             prev[self.scores.count[rows] == 0] = np.nan
             self.task_progress.observe(self.groups[rows], prev, loss, step)
         self.scores.update(rows, loss, confidence, step=step)
         self.step = step
-        if self.replay is not None and rows.size:
+        if self.replay is not None and (rows.size or keep is not None):
             if self.replay.due(step):
                 self.replay.snapshot(self._replay_values(None))
             self.replay.admit(rows, self._replay_values(rows), self.target(self.position(step)))
         if replayed is not None:
             self._window.replayed += int(np.count_nonzero(replayed))
             self._window.consumed += len(replayed)
+
+    def _scorable_observations(
+        self, rows: np.ndarray, loss: np.ndarray, confidence: np.ndarray, tokens: np.ndarray | None, step: int
+    ) -> np.ndarray | None:
+        """Mark the rows without a supervised token unscorable and count the non-finite observations; returns the
+        mask of the observations to fold in, or None when all are."""
+        keep = np.isfinite(np.asarray(loss, dtype=np.float32)) & np.isfinite(np.asarray(confidence, dtype=np.float32))
+        if tokens is not None:
+            unsupervised = np.asarray(tokens) == 0
+            if unsupervised.any():
+                fresh = np.unique(rows[unsupervised & ~self.unscorable[rows]])
+                if fresh.size:
+                    mask = self.unscorable.copy()
+                    mask[fresh] = True
+                    self._set_unscorable(mask)
+                keep &= ~unsupervised
+                self._count_nonfinite(int(np.count_nonzero(~keep & ~unsupervised)), step)
+                return keep
+        if keep.all():
+            return None
+        self._count_nonfinite(int(np.count_nonzero(~keep)), step)
+        return keep
+
+    def _count_nonfinite(self, count: int, step: int) -> None:
+        if not count:
+            return
+        self.nonfinite_rows += count
+        if not self._warned_nonfinite:
+            self._warned_nonfinite = True
+            logger.warning(
+                f"curriculum: {count} row observation(s) at step {step} had a non-finite loss or confidence "
+                "(inf or NaN) and were not scored (counted in curriculum/nonfinite_rows; warned once). The usual "
+                "cause is an fp16 overflow: train with bf16=True, or keep fp16 with its loss scaling and check the "
+                "learning rate."
+            )
+
+    def _set_unscorable(self, mask: np.ndarray) -> None:
+        """Make `mask` the unscorable rows and update what depends on it: the rows that can be drawn, the tasks'
+        natural mass, the tasks left without rows and, with `budget_unit="unique_rows"`, the budget."""
+        count = int(np.count_nonzero(mask))
+        if count == self.num_rows:
+            raise ValueError(
+                f"all {self.num_rows} training rows have no supervised token (every label is -100), so there "
+                "is nothing to train on or score: check that the data (or the collator) sets `labels` to the token "
+                "ids to learn, with -100 only on the positions without loss"
+            )
+        self.unscorable = mask
+        self.num_unscorable = count
+        self._eligible = ~mask if count else None
+        if self.groups is not None:
+            drawable = np.bincount(self.groups[~mask], minlength=self.num_groups)
+            self._empty_groups = drawable == 0 if (drawable == 0).any() else None
+        if self.group_mass is not None:
+            weights = self.row_weights if self._eligible is None else self._eligible * (
+                1.0 if self.row_weights is None else self.row_weights
+            )
+            self.group_mass = np.bincount(self.groups, weights=weights, minlength=self.num_groups)
+        if self.config.budget_unit == "unique_rows" and self.config.budget_samples is None:
+            self.budget = self.num_rows - count
 
     def _replay_values(self, rows: np.ndarray | None) -> np.ndarray:
         if self.config.replay_value == "near_target":
@@ -390,6 +492,8 @@ class Curriculum:
             "curriculum/target": float(self.schedule(progress)),
             "curriculum/coverage": self.scores.coverage,
             "curriculum/unique_rows": self.scores.num_seen,
+            "curriculum/nonfinite_rows": self.nonfinite_rows,
+            "curriculum/unscorable_rows": self.num_unscorable,
         }
         if "entropy" in self._last:
             out["curriculum/entropy"] = self._last["entropy"]
@@ -416,12 +520,15 @@ class Curriculum:
     # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The state as NumPy arrays: the score table, the replay buffer and snapshot, and the step reached."""
+        """The state as NumPy arrays: the score table, the replay buffer and snapshot, the task progress, the
+        unscorable rows, the count of non-finite observations and the step reached."""
         state = {f"scores.{k}": v for k, v in self.scores.state_dict().items()}
         if self.replay is not None:
             state.update({f"replay.{k}": v for k, v in self.replay.state_dict().items()})
         if self.task_progress is not None:
             state.update({f"tasks.{k}": v for k, v in self.task_progress.state_dict().items()})
+        state["unscorable"] = self.unscorable.copy()
+        state["nonfinite_rows"] = np.array(self.nonfinite_rows, dtype=np.int64)
         state["step"] = np.array(self.step, dtype=np.int64)
         return state
 
@@ -438,6 +545,15 @@ class Curriculum:
             if "tasks.progress" not in state:
                 raise ValueError("the checkpoint was saved without task_signal='progress'; resume with the same setting")
             self.task_progress.load_state_dict(part("tasks."))
+        if "unscorable" in state:  # absent from older checkpoints: keep the rows known now
+            saved = np.asarray(state["unscorable"], dtype=bool)
+            if saved.shape != self.unscorable.shape:
+                raise ValueError(
+                    f"the saved unscorable mask has {saved.size} rows but the training dataset has {self.num_rows}; "
+                    "resume with the same training dataset"
+                )
+            self._set_unscorable(saved | self.unscorable)
+        self.nonfinite_rows = int(state.get("nonfinite_rows", 0))
         self.step = int(state["step"])
 
 
@@ -449,6 +565,14 @@ class _Window:
         self.difficulty_rows = 0
         self.replayed = 0
         self.consumed = 0
+
+
+def _mask(values: np.ndarray, num_rows: int) -> np.ndarray:
+    """`values` as a boolean mask of `num_rows` rows."""
+    mask = np.asarray(values, dtype=bool)
+    if mask.shape != (num_rows,):
+        raise ValueError(f"unscorable should be a boolean mask of the {num_rows} rows, but got shape {mask.shape}")
+    return mask.copy()
 
 
 def _require(column: str | None, values: Any, argument: str, key: str) -> None:

@@ -243,10 +243,43 @@ def _changes(window: np.ndarray, lo: int) -> np.ndarray:
     return np.r_[True, window[1:] != window[:-1]] if lo == 0 else window[1:] != window[:-1]
 
 
+MISSING = "<missing>"
+_MISSING_KEY = object()  # the one key of every missing label (None, NaN): NaN != NaN would make each its own group
+
+
+def _key(label: object) -> object:
+    """A label's dictionary key: missing values (None and any float NaN) all share one."""
+    return _MISSING_KEY if label is None or label != label else label
+
+
 def encode_groups(labels: Sequence) -> np.ndarray:
-    """Integer codes for arbitrary (hashable) group labels, in order of first appearance."""
+    """Integer codes for arbitrary (hashable) group labels, in order of first appearance; missing labels (None,
+    `float("nan")`, `np.nan`) all take one code.
+
+    Example:
+
+    ```python
+    >>> from curriculum.difficulty import encode_groups
+    >>> encode_groups(["math", None, float("nan"), "code", float("nan")]).tolist()
+    [0, 1, 1, 2, 1]
+    ```
+    """
     codes: dict = {}
-    return np.fromiter((codes.setdefault(x, len(codes)) for x in labels), dtype=np.int64, count=len(labels))
+    return np.fromiter((codes.setdefault(_key(x), len(codes)) for x in labels), dtype=np.int64, count=len(labels))
+
+
+def group_names(labels: Sequence) -> list[str]:
+    """The name of each code of [`encode_groups`]`(labels)`: `str(label)`, and `"<missing>"` for missing labels.
+
+    Example:
+
+    ```python
+    >>> from curriculum.difficulty import group_names
+    >>> group_names(["math", None, float("nan"), "code"])
+    ['math', '<missing>', 'code']
+    ```
+    """
+    return [MISSING if key is _MISSING_KEY else str(key) for key in dict.fromkeys(_key(x) for x in labels)]
 
 
 class Difficulty:

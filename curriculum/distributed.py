@@ -69,3 +69,13 @@ def check_same_stream(indices: np.ndarray, where: str) -> None:
             "process must build the curriculum from the same dataset in the same order, with the same config and "
             "seed, and score every step (do not filter or shuffle the dataset per rank)."
         )
+
+
+def common_values(values: list[int]) -> list[int]:
+    """The values that every process has in its list `values` (the list itself with one process)."""
+    if world_size() == 1:
+        return list(values)
+    lists: list[list[int]] = [[] for _ in range(world_size())]
+    dist.all_gather_object(lists, list(values))
+    common = set(lists[0]).intersection(*lists[1:])
+    return [v for v in values if v in common]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,14 +11,14 @@ import numpy as np
 import datasets
 import torch
 from transformers import Trainer
-from transformers.trainer_utils import get_last_checkpoint
 
-from . import compat
+from . import columns, compat
 from .callbacks import CurriculumCallback
 from .config import CurriculumConfig
 from .core import Curriculum
 from .data import INDEX_KEY, IndexCollator, IndexedDataset
 from .distributed import check_process_count
+from .resume import data_fingerprint, newest_complete_checkpoint
 from .samplers import CurriculumSampler
 from .scores import ScoreTable
 
@@ -65,11 +66,23 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
     ```
     """
     curriculum = Curriculum.from_dataset(
-        config, dataset, global_batch=_global_batch_size(args), max_steps=args.max_steps, epochs=args.num_train_epochs
+        config,
+        dataset,
+        global_batch=_global_batch_size(args),
+        max_steps=args.max_steps,
+        epochs=args.num_train_epochs,
+        unscorable=_unsupervised_rows(dataset),
     )
     seed = config.seed if config.seed is not None else (args.data_seed if args.data_seed is not None else args.seed)
     sampler = CurriculumSampler(curriculum, seed=seed)
-    return CurriculumHandle(curriculum, sampler, CurriculumCallback(curriculum, sampler))
+    return CurriculumHandle(curriculum, sampler, CurriculumCallback(curriculum, sampler, data_fingerprint(dataset)))
+
+
+def _unsupervised_rows(dataset: Any) -> np.ndarray | None:
+    """Rows whose `labels` column (of a `datasets.Dataset`) has no entry other than -100: they can never be scored,
+    so the curriculum never draws them. `None` without such a column (rows are then found while training)."""
+    counts = columns.supervised_counts(dataset, "labels")
+    return None if counts is None else counts == 0
 
 
 def _is_trl_sft(trainer: Any) -> bool:
@@ -131,8 +144,25 @@ def _check_labels(trainer: Any) -> None:
             "Tokenize the data with `labels` (-100 where no loss is taken) or use a collator that adds them, such "
             "as `DataCollatorForLanguageModeling(tokenizer, mlm=False)`."
         )
-    if not (batch["labels"] != -100).any():
-        raise ValueError("the first training rows have no supervised token (every label is -100)")
+    callback = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CurriculumCallback)), None)
+    if callback is not None:  # the mixin route: the curriculum was built before the trainer
+        _check_unsupervised_rows(trainer, callback.curriculum)
+
+
+def _check_unsupervised_rows(trainer: Any, curriculum: Curriculum) -> None:
+    """The rows that the `labels` column says have no supervised token are never drawn: check on two of them that
+    the collator keeps them so (a collator that builds its own labels would make the column meaningless)."""
+    if not curriculum.unscorable.any():
+        return
+    rows = np.flatnonzero(curriculum.unscorable)[:2].tolist()
+    batch = compat.training_collator(trainer)([trainer.train_dataset[i] for i in rows])
+    if (batch["labels"] != -100).any():
+        raise ValueError(
+            f"the `labels` column of the training dataset has no supervised token in rows {rows} (every label is "
+            "-100), so the curriculum would never draw them, but the data collator gives them supervised labels: it "
+            "builds its own. Remove the column (`dataset.remove_columns('labels')`), or use a collator that keeps it "
+            "(such as `DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)`)."
+        )
 
 
 class CurriculumTrainerMixin:
@@ -223,16 +253,25 @@ class CurriculumTrainerMixin:
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
         self._install_curriculum()
-        if isinstance(resume_from_checkpoint, bool):
-            if resume_from_checkpoint:
-                resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
-                if resume_from_checkpoint is None:
-                    raise ValueError(f"No valid checkpoint found in output directory ({self.args.output_dir})")
-            else:
-                resume_from_checkpoint = None
+        if resume_from_checkpoint is True:
+            # The newest checkpoint the Trainer and the curriculum both finished writing, on every process.
+            resume_from_checkpoint = newest_complete_checkpoint(self.args.output_dir)
+        elif resume_from_checkpoint is False:
+            resume_from_checkpoint = None
         if resume_from_checkpoint is not None:
             self.curriculum_callback.load(resume_from_checkpoint)
         return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        super().save_model(output_dir, _internal_call=_internal_call)
+        # The Trainer writes checkpoint-N as: the model (here), the optimizer, trainer_state.json, and only then deletes
+        # older checkpoints. Writing the curriculum's state here makes it part of every checkpoint that has a
+        # trainer_state.json, so a run killed while saving leaves an older complete checkpoint to resume from. Every
+        # process holds the same state: the ones that save (one per node with save_on_each_node) write it.
+        step = self.state.global_step
+        if _internal_call and output_dir and os.path.basename(os.path.normpath(output_dir)) == f"checkpoint-{step}":
+            if self.args.should_save:
+                self.curriculum_callback.save(output_dir)
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:
@@ -287,6 +326,7 @@ def attach(trainer: Trainer, config: CurriculumConfig | None = None) -> Curricul
     config = config if config is not None else CurriculumConfig()
     check_supported(trainer)
     handle = build_curriculum(config, trainer.train_dataset, trainer.args)
+    _check_unsupervised_rows(trainer, handle.curriculum)
     trainer.add_callback(handle.callback)
     trainer.__class__ = _curriculum_class(type(trainer))
     trainer._install_curriculum()

@@ -21,13 +21,16 @@ def sampling_weights(
     groups: np.ndarray | None = None,
     group_shares: np.ndarray | None = None,
     row_weights: np.ndarray | None = None,
+    eligible: np.ndarray | None = None,
 ) -> np.ndarray:
     """Probability of drawing each row: `(1 - uniform_mix) * k(d - target) / sum(k) + uniform_mix / N`.
 
     The kernel part is normalised first, so `uniform_mix` is exactly the share of draws that ignore difficulty.
     With `groups` and `group_shares`, the kernel is normalised within each group and group g receives the share
     `group_shares[g]` of the kernel part (task balance). `row_weights` multiplies each row's kernel value (for
-    example 1 / copies, so that a group of duplicates weighs like one row).
+    example 1 / copies, so that a group of duplicates weighs like one row). With `eligible` (a boolean mask), the
+    other rows get probability 0, in the kernel part and the uniform part (`uniform_mix / N` then counts only the
+    eligible rows), and a group without an eligible row passes its share to the others in proportion.
 
     Example:
 
@@ -53,12 +56,19 @@ def sampling_weights(
     n = difficulty.size
     k = np.subtract(difficulty, target)
     np.abs(k, out=k)  # the distance to the target
+    if eligible is not None:
+        eligible = np.asarray(eligible, dtype=bool)
+        if not eligible.any():
+            raise ValueError("no row is eligible to be drawn: eligible should be True for at least one row")
+        k[~eligible] = np.inf  # weight exp(-inf) = 0
     if groups is None:
         shift = k.min()
     else:
         groups = np.asarray(groups)
         shift = np.full(len(group_shares), np.inf)
         np.minimum.at(shift, groups, k)  # also checks the codes: mode="wrap" below is plain indexing
+        if eligible is not None:
+            shift[np.isinf(shift)] = 0.0  # groups without an eligible row (inf - inf would be NaN)
         gathered = np.empty(min(n, _BLOCK))
     # Shift by the (group's) minimum distance so that its largest weight is exp(0) = 1: no underflow to 0. In place,
     # with the operations of exp(-(d - shift) / width) and exp(-(d**2 - shift**2) / (2 * width**2)).
@@ -79,6 +89,8 @@ def sampling_weights(
             block *= weights if weights.ndim == 0 else weights[lo:hi]
     if groups is not None:
         per_group = np.bincount(groups, weights=k, minlength=len(group_shares))
+        if eligible is not None:
+            per_group[per_group == 0.0] = 1.0  # a group without an eligible row: its rows stay 0
         shares = np.asarray(group_shares, dtype=np.float64)
         for lo in range(0, n, _BLOCK):
             hi = min(lo + _BLOCK, n)
@@ -86,11 +98,15 @@ def sampling_weights(
             block *= np.take(shares, groups[lo:hi], out=buffer, mode="wrap")
             block /= np.take(per_group, groups[lo:hi], out=buffer, mode="wrap")
     total = k.sum()
+    floor = uniform_mix / (n if eligible is None else int(np.count_nonzero(eligible)))
     for lo in range(0, n, _BLOCK):
         block = k[lo : lo + _BLOCK]
         block /= total
         block *= 1.0 - uniform_mix
-        block += uniform_mix / n
+        if eligible is None:
+            block += floor
+        else:
+            block[eligible[lo : lo + _BLOCK]] += floor
     return k
 
 

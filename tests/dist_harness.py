@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import warnings
 
@@ -51,7 +52,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=6)
     p.add_argument("--save-steps", type=int, default=0)
     p.add_argument("--stop-at", type=int, default=0)
-    p.add_argument("--resume", default=None)
+    p.add_argument("--resume", default=None, help="a checkpoint path, or `true` for the newest complete one")
+    p.add_argument("--kill-rank", type=int, default=-1, help="this rank SIGKILLs itself in the middle of --kill-step")
+    p.add_argument("--kill-step", type=int, default=0)
+    p.add_argument("--save-on-each-node", action="store_true", help="nodes without a shared filesystem")
     p.add_argument("--rows", type=int, default=64)
     p.add_argument("--samples-per-epoch", type=int, default=None)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -83,6 +87,7 @@ def main() -> int:
         seed=0,
         disable_tqdm=True,
         deepspeed=DEEPSPEED.get(a.deepspeed),
+        save_on_each_node=a.save_on_each_node,
     )
     model = make_tiny_model(len(tokenizer), seed=0)
     callbacks = [StopAt(a.stop_at)] if a.stop_at else []
@@ -112,13 +117,24 @@ def main() -> int:
             local_rows.extend(kwargs["sample_index"].tolist())
 
     trainer.model.register_forward_pre_hook(record, with_kwargs=True)  # runs before the curriculum's own hook
+    if rank == a.kill_rank:
+        forwards = []
+
+        def kill_mid_step(module, args, kwargs):
+            # The second micro-batch of step --kill-step: the first one's gradients are accumulated, not applied.
+            if module.training and "sample_index" in kwargs:
+                forwards.append(1)
+                if len(forwards) == (a.kill_step - 1) * 2 + 2:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        trainer.model.register_forward_pre_hook(kill_mid_step, with_kwargs=True)
     seed = 1 if (a.diverge and rank == 1) else None
     config = CurriculumConfig(
         group_column="task", refresh_every_steps=1, start=0.0, end=1.0, samples_per_epoch=a.samples_per_epoch, seed=seed,
         share_scores=a.share_scores,
     )
     handle = attach(trainer, config)
-    trainer.train(resume_from_checkpoint=a.resume)
+    trainer.train(resume_from_checkpoint=True if a.resume == "true" else a.resume)
 
     losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
     np.savez(

@@ -56,7 +56,7 @@ def test_user_loss_gets_the_outputs_and_statistics_are_still_recorded():
     capture._forwards_with_ids = 1
     loss = capture.loss_function(user_loss)(model(input_ids=input_ids), labels, num_items_in_batch=3)
     assert calls == [3] and loss.requires_grad
-    ids, row_loss, _ = capture.gather()
+    ids, row_loss, _, _ = capture.gather()
     assert ids.tolist() == [5, 6, 7] and (row_loss > 0).all()
 
 
@@ -108,7 +108,7 @@ def test_cu_seq_lens_and_trailing_padding_segments():
     mask = torch.tensor([[True, True, False, True, False, False, False]])
     capture.record(nll, mask)
     capture._forwards_with_ids = 1
-    ids, loss, _ = capture.gather()
+    ids, loss, _, _ = capture.gather()
     assert ids.tolist() == [4, 9]
     assert loss.tolist() == pytest.approx([1.5, 4.0])
 

@@ -145,14 +145,14 @@ def test_curriculum_and_sampler_state_survive_the_file(tmp_path):
 
 
 def test_state_of_an_older_format_is_refused(tmp_path):
-    # A state written before the score table kept the confidence variance (format 2) cannot resume exactly.
+    # A state written before the resume fingerprint (format 3) cannot be checked against this run's set-up.
     config = CurriculumConfig(share_scores="none")
     curriculum = Curriculum(config, 4, global_batch=1)
     callback = CurriculumCallback(curriculum, CurriculumSampler(curriculum, seed=0))
     arrays, meta = callback.state_dict()
     old = {k: v for k, v in arrays.items() if k != "curriculum.scores.confidence_var"}
-    with pytest.raises(ValueError, match="has format 2 but this version reads format 3"):
-        callback.load_state_dict(old, {**meta, "format": 2})
+    with pytest.raises(ValueError, match="has format 3 but this version reads format 4"):
+        callback.load_state_dict(old, {**meta, "format": 3})
     # Even a file that claims the current format but lacks the variance is refused, naming what is missing.
     with pytest.raises(ValueError, match=r"lacks \['confidence_var'\]"):
         callback.load_state_dict(old, meta)

@@ -374,6 +374,28 @@ def test_yaml_error_names_file_given_as_str(tmp_path):
         CurriculumConfig.from_yaml(path)
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("schedule: linear\nwidth: 0.2\nschedule: cosine\n", "the key 'schedule' is given twice (line 1 and line 3)"),
+        ("curriculum:\n  ema: 0.3\n  ema: 0.4\n", "the key 'ema' is given twice (line 2 and line 3)"),
+        ("{width: 0.2, width: 0.3}\n", "the key 'width' is given twice (line 1 and line 1)"),
+    ],
+)
+def test_yaml_duplicate_key_names_key_and_lines(tmp_path, text, message):
+    path = write(tmp_path, text, "twice.yaml")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: {re.escape(message)}; YAML would keep only"):
+        CurriculumConfig.from_yaml(path)
+
+
+def test_yaml_merge_key_may_be_overridden():
+    # A key merged in from an anchor (`<<`) and then set explicitly is not a duplicate.
+    from curriculum.config import _UniqueKeyLoader
+
+    text = "defaults: &d {width: 0.2, ema: 0.3}\ncurriculum:\n  <<: *d\n  width: 0.3\n"
+    assert yaml.load(text, Loader=_UniqueKeyLoader)["curriculum"] == {"width": 0.3, "ema": 0.3}
+
+
 def test_yaml_non_utf8_file_is_a_config_error_naming_the_file(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("# café\nema: 0.3\n".encode("latin-1"))

@@ -136,3 +136,66 @@ def test_accelerate_launch_multi_process_on_cpu(tmp_path):
     ]
     launch(tmp_path, "--samples-per-epoch", "128", launcher=launcher)
     check_exact(load_ranks(tmp_path))
+
+
+def _check_resumed(full: list[dict[str, np.ndarray]], resumed: list[dict[str, np.ndarray]], step: int) -> None:
+    """The resumed ranks end with the uninterrupted run's tables and stream, having trained on its rows after `step`."""
+    per_step = BATCH * ACCUM
+    for r in range(WORLD):
+        for key in full[r]:
+            if key.startswith("scores_") or key == "stream":
+                np.testing.assert_array_equal(resumed[r][key], full[r][key], err_msg=f"rank {r}: {key}")
+        np.testing.assert_array_equal(resumed[r]["local_rows"], full[r]["local_rows"][step * per_step :])
+
+
+@needs_torchrun
+def test_a_rank_killed_mid_step_stops_both_and_the_resume_is_exact(tmp_path):
+    common = ["--max-steps", "8", "--save-steps", "3"]
+    launch(tmp_path / "full", *common)
+    # Rank 1 dies in the middle of step 5, while rank 0 waits for it in a collective: torchrun must end both.
+    killed = launch(tmp_path / "cut", *common, "--kill-rank", "1", "--kill-step", "5", expect_ok=False)
+    assert killed.returncode != 0
+    assert not list((tmp_path / "cut").glob("rank*.npz"))  # neither process got to the end
+    launch(tmp_path / "cut", *common, "--resume", "true")
+    _check_resumed(load_ranks(tmp_path / "full"), load_ranks(tmp_path / "cut"), step=3)
+
+
+def _launch_two_nodes(outs: list[Path], *args: str) -> None:
+    """`torchrun --nnodes 2` twice on this machine, one process per node, each node with its own output folder."""
+    import threading
+
+    port = str(_free_port())
+    results: dict[int, subprocess.CompletedProcess] = {}
+
+    def node(rank: int) -> None:
+        launcher = ["torchrun", "--nnodes", "2", "--node_rank", str(rank), "--nproc_per_node", "1",
+                    "--master_addr", "127.0.0.1", "--master_port", port]
+        cmd = [*launcher, str(HARNESS), "--out", str(outs[rank]), "--save-on-each-node", *args]
+        results[rank] = run_process(cmd, LAUNCH_TIMEOUT, env=ENV)
+
+    threads = [threading.Thread(target=node, args=(rank,)) for rank in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for rank in range(2):
+        check_ok(results[rank])
+
+
+@needs_torchrun
+def test_two_nodes_without_a_shared_filesystem_resume_exactly(tmp_path):
+    common = ["--max-steps", "8", "--save-steps", "3"]
+    launch(tmp_path / "full", *common)
+    nodes = [tmp_path / "node0", tmp_path / "node1"]
+    _launch_two_nodes(nodes, *common, "--stop-at", "4")
+    for folder in nodes:  # every node wrote its own complete checkpoint
+        assert (folder / "checkpoint-3" / "curriculum_state.npz").exists(), folder
+        assert (folder / "checkpoint-3" / "trainer_state.json").exists(), folder
+    # transformers 5 writes the model's weights on global rank 0 only, even with save_on_each_node (its
+    # `should_save_on_this_rank`); the other node gets them as a user would (shared model storage, or a copy).
+    for name in ("model.safetensors", "config.json", "generation_config.json"):
+        if not (nodes[1] / "checkpoint-3" / name).exists():
+            shutil.copy(nodes[0] / "checkpoint-3" / name, nodes[1] / "checkpoint-3" / name)
+    _launch_two_nodes(nodes, *common, "--resume", "true")
+    resumed = [np.load(nodes[r] / f"rank{r}.npz") for r in range(WORLD)]
+    _check_resumed(load_ranks(tmp_path / "full"), [{k: d[k] for k in d.files} for d in resumed], step=3)
