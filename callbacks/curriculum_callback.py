@@ -71,14 +71,25 @@ class CurriculumCallback(TrainerCallback):
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         ids, loss, confidence, tokens = self.capture.gather()
-        window = self.sampler.consumed(state.global_step)
-        replayed = None if window is None else self.sampler.replayed[window]
-        self.curriculum.observe(ids, loss, confidence, step=state.global_step, replayed=replayed, tokens=tokens)
-        self._check_stream(state.global_step, window)
+        step = state.global_step
+        window = self.sampler.consumed(step)
+        replayed = None if window is None else self.sampler.replayed[window].copy()
+        # Folded in by the background thread, in stream order with the draws: the loop does not wait for it.
+        self.sampler.submit(self.curriculum.observe, ids, loss, confidence, step=step, replayed=replayed, tokens=tokens)
+        self._check_stream(step, window)
+        self.sampler.advance(self.curriculum.position(step))
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self.sampler.close()  # the state is final once training returns, and no thread outlives it
+
+    def metrics(self) -> dict[str, float]:
+        """[`Curriculum.metrics`], once the background thread has folded in every step handed to it."""
+        self.sampler.join()
+        return self.curriculum.metrics()
 
     def _check_stream(self, step: int, window: slice | None) -> None:
         """At refresh points, compare a digest of the stream consumed since the last one across processes."""
-        if world_size() == 1 or window is None or step % self.curriculum.config.refresh_every_steps:
+        if world_size() == 1 or window is None or step % self.curriculum.refresh_steps:
             return
         segment = self.sampler.drawn[max(0, window.stop - self.curriculum.block_size) : window.stop]
         check_same_stream(segment, where=f"step {step}, epoch {self.sampler.epoch}")
@@ -105,14 +116,7 @@ class CurriculumCallback(TrainerCallback):
                 f"the curriculum state has format {meta.get('format')!r} but this version reads format {_FORMAT}; "
                 "resume with the version that wrote it, or start a new run"
             )
-        saved, current = meta["fingerprint"], self.fingerprint()
-        if saved["global_batch"] != current["global_batch"]:
-            raise ValueError(
-                f"cannot resume from {path}: it was saved with a global batch of {saved['global_batch']} samples per "
-                f"optimizer step and this run has {current['global_batch']} (per-device batch x processes x gradient "
-                "accumulation). Resume with the same product."
-            )
-        check_fingerprint(saved, current, self.curriculum.config.resume_allow_changes, path)
+        check_fingerprint(meta["fingerprint"], self.fingerprint(), self.curriculum.config.resume_allow_changes, path)
         prefix = "curriculum."
         self.curriculum.load_state_dict({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
         stream = {key: arrays[f"sampler.{key}"] for key in ("stream", "replayed")}

@@ -21,6 +21,8 @@ PRIVATE_MEMBERS: tuple[tuple[str, str], ...] = (
     ("transformers.Trainer", "_get_train_sampler"),
     ("transformers.Trainer", "_train_batch_size"),
     ("transformers.Trainer", "_loss_shifts_labels"),
+    # Overridden by the mixin: called right after trainer_state.json is read on resume (elastic resume's hook).
+    ("transformers.Trainer", "_load_callback_state"),
 )
 
 

@@ -530,6 +530,7 @@ class Curriculum:
         state["unscorable"] = self.unscorable.copy()
         state["nonfinite_rows"] = np.array(self.nonfinite_rows, dtype=np.int64)
         state["step"] = np.array(self.step, dtype=np.int64)
+        state["layout"] = np.array([self.global_batch, self.block_size, self.epoch_length], dtype=np.int64)
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -555,6 +556,40 @@ class Curriculum:
             self._set_unscorable(saved | self.unscorable)
         self.nonfinite_rows = int(state.get("nonfinite_rows", 0))
         self.step = int(state["step"])
+        if "layout" in state:
+            self._continue_layout(*(int(v) for v in state["layout"]))
+
+    def _continue_layout(self, global_batch: int, block_size: int, epoch_length: int) -> None:
+        """Continue the saved run's stream with this run's global batch (elastic resume): the same blocks and epochs
+        in samples, so the same draws at the same stream positions; the step reached is counted in this run's
+        batches. The new global batch must divide the saved block, epoch and position."""
+        position = self.step * global_batch
+        if (global_batch, block_size, epoch_length) == (self.global_batch, self.block_size, self.epoch_length):
+            return
+        uneven = {name: value for name, value in (("block", block_size), ("epoch", epoch_length),
+                                                   ("stream position", position)) if value % self.global_batch}
+        if uneven:
+            fits = [b for b in range(1, block_size + 1)
+                    if block_size % b == 0 and epoch_length % b == 0 and position % b == 0]
+            raise ValueError(
+                f"cannot continue the saved stream with a global batch of {self.global_batch} samples per optimizer "
+                f"step: it does not divide the saved run's "
+                + ", ".join(f"{name} of {value} samples" for name, value in uneven.items())
+                + f" (saved with a global batch of {global_batch}). Use a global batch (per-device batch x processes x "
+                f"gradient accumulation) among {fits}."
+            )
+        self.block_size, self.epoch_length = block_size, epoch_length
+        self.step = position // self.global_batch
+        if self.task_progress is not None:
+            self.task_progress.period = self.refresh_steps
+        if self.replay is not None:
+            self.replay.refresh_steps = self.refresh_steps
+
+    @property
+    def refresh_steps(self) -> int:
+        """Optimizer steps per block of the stream (`refresh_every_steps`, or after an elastic resume the saved
+        block in this run's steps)."""
+        return self.block_size // self.global_batch
 
 
 class _Window:

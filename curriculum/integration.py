@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -45,12 +46,23 @@ class CurriculumHandle:
     def data_map(self) -> dict[str, np.ndarray]:
         """The live data map: per row its category (easy, ambiguous, hard, suspected_noise, duplicate, never_trained),
         noise probability, confidence, variability, loss and visits (see [`Curriculum.data_map`])."""
+        self.sampler.join()
         return self.curriculum.data_map()
 
 
 def _global_batch_size(args: Any) -> int:
     """Samples per optimizer step: per-device batch x devices per process x processes x gradient accumulation."""
     return args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+
+
+def _blocks_ahead(args: Any, block_size: int) -> int:
+    """Blocks the sampler draws ahead of training: enough to cover what the data loaders read ahead of the step
+    being trained (accelerate's one batch, the workers' prefetch, one more for safety), in samples of all
+    processes."""
+    workers = args.dataloader_num_workers
+    prefetch = (args.dataloader_prefetch_factor or 2) * workers if workers > 0 else 0
+    ahead_samples = (2 + prefetch) * args.train_batch_size * args.world_size
+    return max(1, math.ceil(ahead_samples / block_size))
 
 
 def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> CurriculumHandle:
@@ -74,7 +86,7 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
         unscorable=_unsupervised_rows(dataset),
     )
     seed = config.seed if config.seed is not None else (args.data_seed if args.data_seed is not None else args.seed)
-    sampler = CurriculumSampler(curriculum, seed=seed)
+    sampler = CurriculumSampler(curriculum, seed=seed, ahead=_blocks_ahead(args, curriculum.block_size))
     return CurriculumHandle(curriculum, sampler, CurriculumCallback(curriculum, sampler, data_fingerprint(dataset)))
 
 
@@ -258,9 +270,18 @@ class CurriculumTrainerMixin:
             resume_from_checkpoint = newest_complete_checkpoint(self.args.output_dir)
         elif resume_from_checkpoint is False:
             resume_from_checkpoint = None
+        self._curriculum_step = None
         if resume_from_checkpoint is not None:
             self.curriculum_callback.load(resume_from_checkpoint)
+            self._curriculum_step = self.curriculum_callback.curriculum.step
         return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _load_callback_state(self) -> None:
+        super()._load_callback_state()
+        # Right after the Trainer read trainer_state.json and before it computes the epochs and batches to skip: with
+        # another global batch (elastic resume) the saved stream position is another step count in this run's batches.
+        if getattr(self, "_curriculum_step", None) is not None:
+            self.state.global_step = self._curriculum_step
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         super().save_model(output_dir, _internal_call=_internal_call)
@@ -275,7 +296,7 @@ class CurriculumTrainerMixin:
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:
-            logs.update(self.curriculum_callback.curriculum.metrics())
+            logs.update(self.curriculum_callback.metrics())
         super().log(logs, *args, **kwargs)
 
 

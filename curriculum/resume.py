@@ -110,7 +110,7 @@ def run_fingerprint(config: CurriculumConfig, data: str | None, *, global_batch:
 
 def check_fingerprint(saved: dict[str, Any], current: dict[str, Any], allowed: list[str], path: str) -> None:
     """Raise naming every difference between `saved` and `current` that `allowed` (`resume_allow_changes`) does not
-    list; the global batch and epoch length are checked by the caller."""
+    list. The global batch may change (the curriculum continues the saved stream in the new batches)."""
     changed = []
     for key in ("data", "budget", "seed"):
         if saved[key] != current[key] and saved[key] is not None and current[key] is not None and key not in allowed:
@@ -123,7 +123,11 @@ def check_fingerprint(saved: dict[str, Any], current: dict[str, Any], allowed: l
         "data": "the training data (its rows, their order or their columns) differs, so the saved scores would "
         "belong to other rows",
         "budget": f"the budget was {saved['budget']} samples and is now {current['budget']} (max_steps, epochs or "
-        "budget_samples changed), so the schedule would jump",
+        "budget_samples changed), so the schedule would jump"
+        + (f"; with this run's global batch of {current['global_batch']}, max_steps="
+           f"{saved['budget'] // current['global_batch']} keeps it"
+           if saved["global_batch"] != current["global_batch"] and saved["budget"] % current["global_batch"] == 0
+           else ""),
         "seed": f"the sampler seed was {saved['seed']} and is now {current['seed']}",
     }
     lines = [what.get(k, f"{k} was {old.get(k)!r} and is now {new.get(k)!r}") for k in changed]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -18,10 +20,15 @@ class CurriculumSampler(Sampler[int]):
     Yields the global stream of row indices of a [`~curriculum.Curriculum`], identical on every process.
 
     The stream is drawn block by block ([`Curriculum.draw`], `refresh_every_steps` optimizer steps of rows per
-    block) from the generator `numpy.random.default_rng([seed, epoch])`. Block boundaries are fixed stream
-    positions, so the draw does not depend on timing. Every drawn index of the epoch is recorded: iterating again
-    (as the Trainer does when it resumes and skips the batches already trained) replays the same stream, and
-    [`state_dict`] carries the record and the generator, so a resumed run continues exactly.
+    block) from the generator `numpy.random.default_rng([seed, epoch])`. During training the draw of a block is
+    not on the training loop's path: [`advance`], called once a step's observations are folded in, draws in a
+    background thread every block whose turn has come, from the table as it is at that fixed stream position:
+    the first `ahead` blocks of an epoch at the epoch's start, block j >= `ahead` once the stream position
+    `(j - ahead) x block` is trained on. The weights never depend on timing, only on stream positions. Every
+    drawn index of the epoch is recorded: iterating again (as the Trainer does when it resumes and skips the
+    batches already trained) replays the same stream, and [`state_dict`] carries the record and the generator,
+    so a resumed run continues exactly. Iterated without training (no [`advance`]), each block is drawn when it
+    is reached.
 
     Do not shard it: under `accelerate`, every process iterates the full stream and accelerate's
     `BatchSamplerShard` hands process r the batches r, r + W, ...
@@ -31,6 +38,9 @@ class CurriculumSampler(Sampler[int]):
             The curriculum whose stream this is; `len(self)` is its `epoch_length`.
         seed (`int`, *optional*, defaults to `0`):
             Seed of the stream.
+        ahead (`int`, *optional*, defaults to `1`):
+            Blocks drawn ahead of training: more than the data loader reads ahead of the step being trained
+            ([`~curriculum.build_curriculum`] sets it from the `TrainingArguments`).
 
     Example:
 
@@ -45,12 +55,19 @@ class CurriculumSampler(Sampler[int]):
     ```
     """
 
-    def __init__(self, curriculum: Curriculum, seed: int = 0) -> None:
+    def __init__(self, curriculum: Curriculum, seed: int = 0, ahead: int = 1) -> None:
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed should be a non-negative integer value, but got seed={seed!r}")
+        if not isinstance(ahead, (int, np.integer)) or isinstance(ahead, bool) or ahead < 1:
+            raise ValueError(f"ahead should be a positive integer value, but got ahead={ahead!r}")
         self.curriculum = curriculum
         self.seed = int(seed)
+        self.ahead = int(ahead)
         self.epoch = 0
+        self._pending: list[Future] = []  # the tasks of the background thread not yet waited for, in order
+        self._executor: ThreadPoolExecutor | None = None
+        self._trained = -1  # the stream position trained on so far, as told by `advance` (-1: not training)
+        self._warned = False
         self._reset_epoch()
 
     def __len__(self) -> int:
@@ -59,6 +76,7 @@ class CurriculumSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         """Start epoch `epoch`'s stream; a no-op when it is already the current epoch (so a resume keeps it)."""
         if epoch != self.epoch:
+            self.join()
             self.epoch = int(epoch)
             self._reset_epoch()
 
@@ -66,6 +84,7 @@ class CurriculumSampler(Sampler[int]):
         self._stream = np.empty(len(self), dtype=np.int64)
         self._replayed = np.zeros(len(self), dtype=bool)
         self._drawn = 0
+        self._scheduled = 0  # blocks drawn or being drawn in the background
         self._rng = np.random.default_rng([self.seed, self.epoch])
 
     def _draw_block(self) -> None:
@@ -76,14 +95,76 @@ class CurriculumSampler(Sampler[int]):
         self._replayed[start:stop] = replayed
         self._drawn = stop
 
+    def _trigger(self, start: int) -> int:
+        """The stream position whose table draws the block that starts at `start` of the current epoch."""
+        return self.epoch * len(self) + max(0, start - self.ahead * self.curriculum.block_size)
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        """Run `fn(*args, **kwargs)` in the curriculum's background thread, after every task submitted before it:
+        the observations of each step and the draws they make due run there in stream order, off the training loop."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curriculum")
+        self._pending.append(self._executor.submit(fn, *args, **kwargs))
+
+    def advance(self, position: int) -> None:
+        """Training has handed over (with [`submit`]) the observations of every stream position below `position`:
+        draw, in the background after them, the blocks of the current epoch whose table is the one as of
+        `position` or earlier."""
+        self._trained = position
+        due = 0
+        while self._scheduled < len(self) and self._trigger(self._scheduled) <= position:
+            due += 1
+            self._scheduled = min(self._scheduled + self.curriculum.block_size, len(self))
+        if due:
+            self.submit(self._draw_blocks, due)
+
+    def join(self) -> None:
+        """Wait for the background tasks (before reading the curriculum's state or the blocks being drawn)."""
+        pending, self._pending = self._pending, []
+        for task in pending:
+            task.result()
+
+    def close(self) -> None:
+        """Wait for the background tasks and stop the thread (a later [`submit`] starts a new one)."""
+        self.join()
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+
+    def _draw_blocks(self, count: int) -> None:
+        for _ in range(count):
+            self._draw_block()
+
     def __iter__(self) -> Iterator[int]:
         position = 0
         while position < len(self):
+            if position >= self._drawn and position < self._scheduled:
+                self.join()
             if position >= self._drawn:
-                self._draw_block()
+                self.join()
+                # At an epoch's start (or outside training): this block, and the next ones from the same table.
+                self._check_not_ahead()
+                trigger = self._trigger(self._drawn)
+                while self._drawn < len(self) and self._trigger(self._drawn) <= trigger:
+                    self._draw_block()
+                self._scheduled = self._drawn
             block = self._stream[position : self._drawn].tolist()
             position = self._drawn
             yield from block
+
+    def _check_not_ahead(self) -> None:
+        """Drawing on demand is timing-free at an epoch's start or outside training; warn when the data loader
+        reached a block before training reached the position its table is from."""
+        trigger = self._trigger(self._drawn)
+        if self._trained >= 0 and trigger > self._trained and self._drawn > 0 and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"curriculum: the data loader reached stream position {self.epoch * len(self) + self._drawn} while "
+                f"training had reached {self._trained}: the block was drawn from the table as it was then, which "
+                "depends on timing (processes may disagree). Raise refresh_every_steps, or lower "
+                "dataloader_num_workers x dataloader_prefetch_factor.",
+                stacklevel=2,
+            )
 
     def trained(self, step: int) -> int:
         """Positions of the current epoch's stream consumed once optimizer step `step` is done."""
@@ -111,6 +192,7 @@ class CurriculumSampler(Sampler[int]):
         return view
 
     def state_dict(self) -> dict[str, Any]:
+        self.join()
         return {
             "epoch": self.epoch,
             "num_samples": len(self),
@@ -118,6 +200,7 @@ class CurriculumSampler(Sampler[int]):
             "stream": self._stream[: self._drawn].copy(),
             "replayed": self._replayed[: self._drawn].copy(),
             "rng": self._rng.bit_generator.state,
+            "ahead": self.ahead,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -127,10 +210,12 @@ class CurriculumSampler(Sampler[int]):
                     f"the saved sampler has {key}={int(state[key])} but this one has {key}={mine}; "
                     "resume with the same dataset, batch size, number of processes and gradient accumulation"
                 )
+        self.join()
+        self.ahead = int(state.get("ahead", self.ahead))  # the saved run's: the same blocks from the same tables
         self.epoch = int(state["epoch"])
         self._reset_epoch()
         stream = np.asarray(state["stream"], dtype=np.int64)
         self._stream[: stream.size] = stream
         self._replayed[: stream.size] = np.asarray(state["replayed"], dtype=bool)
-        self._drawn = int(stream.size)
+        self._drawn = self._scheduled = int(stream.size)
         self._rng.bit_generator.state = state["rng"]

@@ -32,15 +32,16 @@ def test_private_member_exists(owner, member, built_trainer):
 
 def test_no_other_private_trainer_member_is_used():
     # Outside curriculum.compat, the Trainer's private members are not touched: the only `self._x` / `trainer._x`
-    # left in the integration are the mixin's own, and its override of the listed sampler hook.
+    # left in the integration are the mixin's own, and its overrides of the listed sampler and resume hooks.
     import inspect
     import re
 
     import curriculum.integration as integration
 
     used = set(re.findall(r"\b(?:self|trainer)\.(_[a-z]\w*)", inspect.getsource(integration)))
-    assert used == {"_install_curriculum", "_curriculum_installed", "_get_train_sampler"}, used
-    assert ("transformers.Trainer", "_get_train_sampler") in PRIVATE_MEMBERS
+    assert used == {"_install_curriculum", "_curriculum_installed", "_curriculum_step", "_get_train_sampler"}, used
+    for hook in ("_get_train_sampler", "_load_callback_state"):
+        assert ("transformers.Trainer", hook) in PRIVATE_MEMBERS
 
 
 def test_core_imports_no_framework():

@@ -217,14 +217,14 @@ def test_difficulty_computed_once_per_block_at_block_start():
     it = iter(sampler)
     assert difficulty.calls == 0  # lazy
     next(it)
-    assert difficulty.calls == 1
-    for _ in range(29):
+    assert difficulty.calls == 2  # the first two blocks (ahead = 1) are drawn at the epoch's start, one table
+    for _ in range(59):
         next(it)
-    assert difficulty.calls == 1  # positions 0..29 come from the first block
+    assert difficulty.calls == 2  # positions 0..59 come from them
     next(it)
-    assert difficulty.calls == 2  # position 30 starts the second block
+    assert difficulty.calls == 3  # position 60 starts the third block
     rest = list(it)
-    assert len(rest) == 100 - 31
+    assert len(rest) == 100 - 61
     assert difficulty.calls == 4  # blocks at 0, 30, 60, 90 (the last one holds 10)
     # progress at the block start: position / budget
     assert schedule.progress == [0.0, 30 / 200, 60 / 200, 90 / 200]

@@ -201,11 +201,13 @@ def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[s
     for step in range(1, refresh_steps):
         feed_step(parts, step, rng)
         parts.callback.on_step_end(None, TrainerState(global_step=step), None)
+        parts.sampler.join()
     gc.collect()
     before = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()
     feed_step(parts, refresh_steps, rng)
     parts.callback.on_step_end(None, TrainerState(global_step=refresh_steps), None)  # takes a replay snapshot
+    parts.sampler.join()
     gc.collect()
     current, peak = tracemalloc.get_traced_memory()
     policy = parts.curriculum.replay
@@ -239,6 +241,7 @@ def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[s
             feed_step(parts, step, rng)
             t0 = time.perf_counter()
             parts.callback.on_step_end(None, TrainerState(global_step=step), None)
+            parts.sampler.join()  # the work handed to the background thread, counted here (it is the same work)
             elapsed = time.perf_counter() - t0
             split = watch.pop()
             update.append(split["update"])
