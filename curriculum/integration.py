@@ -116,6 +116,12 @@ def check_supported(trainer: Any) -> None:
             f"the curriculum samples rows by index, so it needs a map-style dataset with a length; got "
             f"{type(dataset).__name__}. Load the data as a `datasets.Dataset` (not streaming)."
         )
+    if getattr(args, "use_liger_kernel", False):
+        raise ValueError(
+            "use_liger_kernel=True fuses the LM head with the loss and computes no logits, so the curriculum cannot "
+            "read each row's loss and confidence from the forward (per-row capture under Liger is not supported "
+            "yet). Set use_liger_kernel=False to train with the curriculum."
+        )
     if getattr(args, "packing", False):
         raise ValueError(
             "packing=True merges several rows into one training sequence, so per-row scores cannot be kept. "
