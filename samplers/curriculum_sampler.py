@@ -138,11 +138,11 @@ class CurriculumSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         position = 0
         while position < len(self):
-            if position >= self._drawn and position < self._scheduled:
-                self.join()
             if position >= self._drawn:
-                self.join()
-                # At an epoch's start (or outside training): this block, and the next ones from the same table.
+                self.join()  # the blocks being drawn in the background
+            if position >= self._drawn:
+                # None was due: at an epoch's start (or outside training) this block and the next ones from the
+                # same table.
                 self._check_not_ahead()
                 trigger = self._trigger(self._drawn)
                 while self._drawn < len(self) and self._trigger(self._drawn) <= trigger:
