@@ -21,8 +21,7 @@ def _convert_hint(dataset: Any) -> str:
     return "load the data as a `datasets.Dataset` (`datasets.Dataset.from_list(rows)` converts a list of dicts)"
 
 
-def column(dataset: Any, name: str, key: str) -> list:
-    """The column `name` of `dataset`; `key` is the config key that named it, for the error message."""
+def _check_column(dataset: Any, name: str, key: str) -> None:
     columns = getattr(dataset, "column_names", None)
     if columns is None:
         raise ValueError(
@@ -30,6 +29,11 @@ def column(dataset: Any, name: str, key: str) -> list:
         )
     if name not in columns:
         raise ValueError(f"{key}={name!r} is not a column of the training dataset; its columns are {columns}")
+
+
+def column(dataset: Any, name: str, key: str) -> list:
+    """The column `name` of `dataset`; `key` is the config key that named it, for the error message."""
+    _check_column(dataset, name, key)
     return dataset[name]
 
 
@@ -121,3 +125,150 @@ def supervised_counts(dataset: Any, name: str = "labels") -> np.ndarray | None:
     if indices is not None:
         counts = counts[indices.column(0).to_numpy()]
     return counts
+
+
+# ------------------------------------------------------------------------------------ Arrow fast path (datasets)
+
+
+def _arrow(dataset: Any) -> tuple[Any, np.ndarray | None] | None:
+    """`(table, rows)` of a `datasets.Dataset`: its Arrow table and, after `select`, `shuffle`, ..., the table's row
+    of each of its rows (`None`: the rows in order); `None` for anything else."""
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow comes with datasets
+        return None
+    table = getattr(dataset, "data", None)
+    table = getattr(table, "table", table)  # `datasets.table.Table` wraps a `pyarrow.Table`
+    if not isinstance(table, pa.Table) or getattr(dataset, "column_names", None) is None:
+        return None
+    indices = getattr(dataset, "_indices", None)
+    rows = None
+    if indices is not None:
+        indices = getattr(indices, "table", indices)
+        rows = indices.column(0).to_numpy().astype(np.int64, copy=False)
+    if len(table) != len(dataset) and rows is None:
+        return None
+    return table, rows
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _text_codes(values: list, rows: np.ndarray | None) -> np.ndarray:
+    """Codes of the duplicate keys of string columns joined with "\n" (nulls read as `as_text(None)`, "null"), in
+    dataset order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .sharing import arrow_duplicate_codes
+
+    if rows is not None and 2 * len(rows) < len(values[0]):
+        taken = pa.array(rows)
+        values, rows = [v.take(taken) for v in values], None  # a small selection: normalise only its rows
+    values = [pc.fill_null(v, "null") if v.null_count else v for v in values]
+    codes = arrow_duplicate_codes(values, "\n")
+    return codes if rows is None else codes[rows]
+
+
+def _content_values(table: Any, columns: list, name: str | None) -> list | None:
+    """The Arrow columns `contents` reads (joined with "\n"); `None` when they are not all text."""
+    if name is not None:
+        picked = [name] if name in columns else None
+    elif {"prompt", "completion"} <= set(columns):
+        picked = ["prompt", "completion"]
+    else:
+        picked = next(([c] for c in ("text", "messages", "input_ids") if c in columns), None)
+    if picked is None or not all(_is_text(table.schema.field(c).type) for c in picked):
+        return None
+    return [table.column(c) for c in picked]
+
+
+def content_duplicates(dataset: Any, name: str | None) -> np.ndarray | None:
+    """`duplicate_groups(contents(dataset, name))`, computed through Arrow for a `datasets.Dataset` whose content
+    columns hold text; `None` when the dataset is not one (use the Python path)."""
+    from .sharing import first_of_codes
+
+    found = _arrow(dataset)
+    if found is None:
+        return None
+    table, rows = found
+    values = _content_values(table, list(dataset.column_names), name)
+    return None if values is None else first_of_codes(_text_codes(values, rows))
+
+
+def prompt_duplicates(dataset: Any) -> np.ndarray | None:
+    """`duplicate_groups(prompts(dataset))` through Arrow for a `datasets.Dataset` with a text `prompt` column;
+    `None` otherwise (use the Python path)."""
+    from .sharing import first_of_codes
+
+    found = _arrow(dataset)
+    if found is None or "prompt" not in dataset.column_names:
+        return None
+    table, rows = found
+    if not _is_text(table.schema.field("prompt").type):
+        return None
+    return first_of_codes(_text_codes([table.column("prompt")], rows))
+
+
+def _in_order(values: Any, rows: np.ndarray | None) -> Any:
+    import pyarrow as pa
+
+    return values if rows is None else values.take(pa.array(rows))
+
+
+def arrow_groups(dataset: Any, name: str, key: str) -> tuple[np.ndarray, list[str]] | None:
+    """`(encode_groups(labels), group_names(labels))` of the column `name`, through Arrow for a `datasets.Dataset`
+    whose column holds text, integers, booleans or floats (None and NaN form one group `"<missing>"`); `None`
+    otherwise (use the Python path)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .difficulty import MISSING
+
+    found = _arrow(dataset)
+    if found is None:
+        return None
+    _check_column(dataset, name, key)  # the same errors as the Python path
+    table, rows = found
+    kind = table.schema.field(name).type
+    if _is_text(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        encoded = pc.dictionary_encode(_in_order(table.column(name), rows), null_encoding="encode")
+        chunks = encoded.chunks
+        if not chunks:
+            return np.zeros(0, dtype=np.int64), []
+        codes = np.concatenate([c.indices.to_numpy() for c in chunks]).astype(np.int64, copy=False)
+        labels = chunks[-1].dictionary.to_pylist()  # every chunk has the whole dictionary
+        return codes, [MISSING if v is None else str(v) for v in labels]
+    if pa.types.is_floating(kind):
+        values = _in_order(table.column(name), rows).to_numpy().astype(np.float64)  # null -> NaN
+        if not len(values):
+            return np.zeros(0, dtype=np.int64), []
+        # np.unique merges NaNs (the missing labels) and -0.0 with 0.0, as a dict of Python floats does; a stable
+        # sort makes `first` each label's first row, and ranking the firsts numbers the labels by first appearance.
+        _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        labels = values[first[order]]
+        return rank[inverse.reshape(-1)].astype(np.int64), [MISSING if v != v else str(v) for v in labels.tolist()]
+    return None
+
+
+def arrow_numeric(dataset: Any, name: str, key: str) -> np.ndarray | None:
+    """`numeric_column(dataset, name, key)` through Arrow for a `datasets.Dataset` whose column holds numbers or
+    booleans (null -> NaN); `None` otherwise."""
+    import pyarrow as pa
+
+    found = _arrow(dataset)
+    if found is None:
+        return None
+    _check_column(dataset, name, key)
+    table, rows = found
+    kind = table.schema.field(name).type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+        return None
+    values = _in_order(table.column(name), rows).cast(pa.float64(), safe=False)
+    return values.to_numpy().astype(np.float64, copy=False)

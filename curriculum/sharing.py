@@ -75,6 +75,106 @@ def duplicate_groups(texts: Sequence[str]) -> np.ndarray:
     return _first_occurrence(_keys(texts))
 
 
+# ------------------------------------------------------------------------------------------- Arrow (datasets) fast path
+
+# `normalize_text` restricted to ASCII texts, which Arrow's ASCII kernels compute exactly (NFKC leaves ASCII as is,
+# `str.lower` only maps A-Z, and these are the ASCII characters `\s` and category P* match). Texts with any other
+# character are normalised by `normalize_text` itself, so both paths give the same keys on every input.
+_ASCII_EDGES = " " + "".join(chr(i) for i in range(128) if unicodedata.category(chr(i))[0] == "P")
+_ARROW_BLOCK = 4096  # rows normalised at a time, to bound the temporaries
+
+
+def _collapse_spaces(values):  # noqa: ANN001, ANN202 - a `pyarrow` (large) string array without nulls
+    """`values` with every ASCII whitespace character (those `\\s` matches) turned into a space and each run of
+    them into one, as a large string array: byte operations on the data buffer, many times faster than a regular
+    expression. Bytes of multi-byte UTF-8 characters (>= 0x80) are never touched, so the text stays valid. A space
+    opening a row after one closing the row before may be dropped too, which the trimming that follows would do."""
+    import pyarrow as pa
+
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    start = values.offset * np.dtype(width).itemsize
+    offsets = np.frombuffer(values.buffers()[1], dtype=width, count=len(values) + 1, offset=start)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    offsets = offsets.astype(np.int64) - offsets[0]
+    control = np.flatnonzero(data < 32)  # rare in text: \t \n \v \f \r (9-13) and \x1c-\x1f are whitespace
+    control = control[((data[control] >= 9) & (data[control] <= 13)) | (data[control] >= 28)]
+    if control.size:
+        data = data.copy()
+        data[control] = 32
+    space = data == 32
+    drop = np.flatnonzero(space[1:] & space[:-1]) + 1
+    if drop.size:
+        data = np.delete(data, drop)
+        offsets -= np.searchsorted(drop, offsets, side="left")
+    elif not control.size and width is np.int64 and not values.offset:
+        return values
+    return pa.LargeStringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _arrow_keys(block, raw=None):  # noqa: ANN001, ANN202
+    """`_keys` of a `pyarrow` string array without nulls, as a large string array. `raw(mask)`, when given, returns
+    the texts of the rows in `mask` if they differ from `block`'s but normalise the same (content joined with "\n"
+    where `block` joins it with " ")."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    raw = raw or block.filter
+    key = pc.ascii_trim(_collapse_spaces(pc.ascii_lower(block)), characters=_ASCII_EDGES)
+    empty = pc.equal(pc.binary_length(key), 0)  # nothing left: keyed by the raw text
+    if pc.any(empty).as_py():
+        key = pc.replace_with_mask(key, empty, raw(empty).cast(pa.large_string()))
+    ascii = pc.string_is_ascii(block)
+    if not pc.all(ascii).as_py():
+        other = pc.invert(ascii)
+        texts = raw(other).to_pylist()
+        key = pc.replace_with_mask(key, other, pa.array([normalize_text(t) or t for t in texts], type=key.type))
+    return key
+
+
+def arrow_duplicate_codes(texts, separator: str | None = None) -> np.ndarray:  # noqa: ANN001
+    """Per row of a `pyarrow` string array or chunked array without nulls, the code of its [`normalize_text`] form
+    (`_keys`), in order of first appearance: the rows with one code are the groups of [`duplicate_groups`].
+    With `texts` a list of such columns, a row's text is theirs joined with `separator` (a whitespace character).
+    Vectorised through Arrow and numpy on two threads, except that texts with a non-ASCII character are normalised
+    in Python."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = texts if isinstance(texts, list) else [texts]
+    n = len(parts[0])
+
+    def keys(lo: int):  # noqa: ANN202
+        block = [part.slice(lo, _ARROW_BLOCK) for part in parts]
+        block = [b.combine_chunks() if isinstance(b, pa.ChunkedArray) else b for b in block]
+        if len(block) == 1:
+            return _arrow_keys(block[0])
+        block = [b.cast(pa.large_string()) for b in block]
+        space = pa.scalar(" ", pa.large_string())
+        # Whitespace normalises to one space, so joining with " " gives the keys of the texts joined with `separator`.
+        joined = pc.binary_join_element_wise(*block, space)
+        sep = pa.scalar(separator, pa.large_string())
+        return _arrow_keys(joined, lambda mask: pc.binary_join_element_wise(*(b.filter(mask) for b in block), sep))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
+        chunks = list(pool.map(keys, range(0, n, _ARROW_BLOCK)))
+    if not chunks:
+        return np.zeros(0, dtype=np.int64)
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
+    return np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks]).astype(np.int64, copy=False)
+
+
+def first_of_codes(codes: np.ndarray) -> np.ndarray:
+    """Per row, the first row with the same integer code (the canonical rows of [`duplicate_groups`])."""
+    codes = np.asarray(codes)
+    if codes.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    return first.astype(np.int64)[inverse.reshape(-1)]
+
+
 # ------------------------------------------------------------------------------------------------------------ MinHash
 
 

@@ -134,3 +134,31 @@ def test_step_time_quick_prints_memory_table(step_time_out):
         assert extra == pytest.approx(with_ - without, abs=0.151), r  # three roundings to 0.1
         assert _consistent_ratio(ratio, with_, without, digits=1), r
         assert r[7] == "nan" or math.isfinite(float(r[7])), r
+
+
+# ---------------------------------------------------------------------------------------------------- attach
+
+
+def test_attach_quick_prints_its_table():
+    out = run_module("benchmarks.overhead.attach", "--quick", "--paths", "arrow,python", timeout=300)
+    rows = table(
+        out,
+        "| rows | path | bytes/row | seconds | peak RSS MiB | RSS before MiB | distinct contents | distinct prompts |",
+    )
+    assert [(r[0], r[1]) for r in rows] == [("10,000", "arrow"), ("10,000", "python")]
+    for r in rows:
+        assert 900 <= number(r[2]) <= 1200  # rows of about 1 KB
+        assert number(r[3]) >= 0 and number(r[4]) >= number(r[5]) > 0
+        assert number(r[6]) == 10_000 and 0 < number(r[7]) < 10_000  # 60% of the prompts are shared
+    assert rows[0][6:] == rows[1][6:]  # both paths find the same copies
+
+
+def test_attach_rejects_bad_arguments(capsys):
+    from benchmarks.overhead.attach import parse_args
+
+    assert parse_args(["--rows", "1e6,3e6"]).rows == [1_000_000, 3_000_000]
+    assert parse_args(["--quick"]).rows == [10_000]
+    for bad in (["--rows", "0"], ["--rows", "many"], ["--paths", "gpu"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+    capsys.readouterr()
