@@ -67,9 +67,13 @@ def newest_complete_checkpoint(output_dir: str) -> str:
 
 
 def _plain(value: Any) -> Any:
+    """A JSON-able stand-in for a cell JSON cannot write: arrays as lists, bytes by their digest, anything else by
+    its type (its repr may hold a memory address, which would differ between runs)."""
     if hasattr(value, "tolist"):  # NumPy arrays and scalars, torch tensors
         return value.tolist()
-    raise TypeError(f"cannot fingerprint a value of type {type(value).__name__}")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return hashlib.blake2b(bytes(value), digest_size=16).hexdigest()
+    return type(value).__name__
 
 
 def data_fingerprint(dataset: Any) -> str:

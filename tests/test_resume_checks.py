@@ -82,3 +82,13 @@ def test_another_global_batch_continues_the_saved_stream(tmp_path, tokenizer, sa
     # A global batch that does not divide the saved block, epoch and position is refused, listing those that do.
     with pytest.raises(ValueError, match=r"global batch of 12 .* among \[1, 2, 4, 8, 16\]"):
         _resume(tmp_path, tokenizer, dataset, checkpoint, _config(resume_allow_changes=["budget"]), batch_size=6)
+
+
+def test_data_fingerprint_reads_any_cell():
+    import numpy as np
+
+    from curriculum.resume import data_fingerprint
+
+    rows = [{"ids": np.arange(3), "image": b"\x89PNG", "other": object()}, {"ids": np.arange(2), "image": b"", "other": 1}]
+    assert data_fingerprint(rows) == data_fingerprint([dict(r, other=object() if i == 0 else 1) for i, r in enumerate(rows)])
+    assert data_fingerprint(rows) != data_fingerprint([dict(rows[0], image=b"GIF"), rows[1]])
