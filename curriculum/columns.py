@@ -272,3 +272,43 @@ def arrow_numeric(dataset: Any, name: str, key: str) -> np.ndarray | None:
         return None
     values = _in_order(table.column(name), rows).cast(pa.float64(), safe=False)
     return values.to_numpy().astype(np.float64, copy=False)
+
+
+# ---------------------------------------------------------------------- what `Curriculum.from_dataset` reads
+# Each reads through Arrow where the dataset and column allow, else through Python lists; both give the same values.
+
+
+def read_numbers(dataset: Any, name: str, key: str) -> np.ndarray:
+    """The numeric column `name` as float64."""
+    fast = arrow_numeric(dataset, name, key)
+    return numeric_column(dataset, name, key) if fast is None else fast
+
+
+def read_groups(dataset: Any, name: str, key: str) -> tuple[np.ndarray, list[str]]:
+    """The group codes (by first appearance, missing labels one group) and names of the column `name`."""
+    from .difficulty import encode_groups, group_names
+
+    fast = arrow_groups(dataset, name, key)
+    if fast is not None:
+        return fast
+    labels = column(dataset, name, key)
+    return encode_groups(labels), group_names(labels)
+
+
+def read_copies(dataset: Any, name: str | None) -> np.ndarray:
+    """Per row, the first row with the same normalised content (`contents`)."""
+    from .sharing import duplicate_groups
+
+    fast = content_duplicates(dataset, name)
+    return duplicate_groups(contents(dataset, name)) if fast is None else fast
+
+
+def read_prompt_copies(dataset: Any) -> np.ndarray | None:
+    """Per row, the first row with the same normalised prompt (`prompts`); `None` without prompts."""
+    from .sharing import duplicate_groups
+
+    fast = prompt_duplicates(dataset)
+    if fast is not None:
+        return fast
+    texts = prompts(dataset)
+    return None if texts is None else duplicate_groups(texts)

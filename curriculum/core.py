@@ -250,22 +250,13 @@ class Curriculum:
 
         def numeric(key: str) -> np.ndarray | None:
             name = getattr(config, key)
-            if name is None:
-                return None
-            fast = columns.arrow_numeric(dataset, name, key)
-            return columns.numeric_column(dataset, name, key) if fast is None else fast
+            return None if name is None else columns.read_numbers(dataset, name, key)
 
-        if kwargs.get("unscorable") is not None:
-            kwargs["unscorable"] = np.asarray(kwargs["unscorable"], dtype=bool)
         # A `datasets.Dataset` is read through Arrow where its columns allow (no Python list of a whole column, and
         # duplicates found with vectorised kernels); the results are those of `from_arrays` on the same columns.
         group_codes = names = None
         if config.group_column is not None:
-            fast = columns.arrow_groups(dataset, config.group_column, "group_column")
-            if fast is None:
-                labels = columns.column(dataset, config.group_column, "group_column")
-                fast = encode_groups(labels), group_names(labels)
-            group_codes, names = fast
+            group_codes, names = columns.read_groups(dataset, config.group_column, "group_column")
         sharing = copies_of = None
         if config.share_scores == "near_duplicates":
             sharing = build_sharing(
@@ -274,15 +265,9 @@ class Curriculum:
                 threshold=config.near_duplicate_threshold,
             )
         elif config.share_scores != "none":
-            canonical = columns.content_duplicates(dataset, config.content_column)
-            if canonical is None:
-                canonical = duplicate_groups(columns.contents(dataset, config.content_column))
-            sharing = ScoreSharing(canonical)
+            sharing = ScoreSharing(columns.read_copies(dataset, config.content_column))
         if sharing is not None and config.duplicate_key == "prompt":
-            copies_of = columns.prompt_duplicates(dataset)
-            if copies_of is None:
-                prompts = columns.prompts(dataset)
-                copies_of = None if prompts is None else duplicate_groups(prompts)
+            copies_of = columns.read_prompt_copies(dataset)
         return cls(
             config,
             len(dataset),
