@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from .distributed import gather_rows
+from .fused_head import IGNORE_INDEX, FusedHead
 
 __all__: list[str] = []
-
-IGNORE_INDEX = -100
 
 
 def token_rows(batch_size: int, length: int, segments: torch.Tensor | None, device: torch.device) -> torch.Tensor:
@@ -91,6 +90,8 @@ class LossCapture:
         self._pending: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._forwards_with_ids = 0
+        # Set under `use_liger_kernel=True` (Trainer): the forward stops before the LM head (see `FusedHead`).
+        self.fused_head: FusedHead | None = None
 
     # ------------------------------------------------------------------ hooks
 
@@ -101,6 +102,8 @@ class LossCapture:
             ids = ids.reshape(-1)
             self._pending = (ids, _segments(kwargs, ids.numel()))
             self._forwards_with_ids += 1
+            if self.fused_head is not None:
+                self.fused_head.prepare(kwargs)
         return args, kwargs
 
     def post_forward(self, module: torch.nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> None:
@@ -128,14 +131,17 @@ class LossCapture:
     # ------------------------------------------------------------------ loss
 
     def loss_function(
-        self, user_loss: Callable[..., torch.Tensor] | None = None, ga_steps: Callable[[], int] = lambda: 1
+        self,
+        user_loss: Callable[..., torch.Tensor] | None = None,
+        ga_steps: Callable[[], int] = lambda: 1,
     ) -> Callable[..., torch.Tensor]:
         """A Trainer `compute_loss_func` that also records per-row statistics.
 
         Without `user_loss`, the token losses are computed once, as `transformers`' causal-LM loss does (shift by
         padding the labels, float32 logits, sum divided by `num_items_in_batch`, else mean): the training loss
         and its gradient are the model's own. With `user_loss`, the statistics are computed under `no_grad` and
-        `user_loss(outputs, labels, num_items_in_batch=...)` gives the training loss.
+        `user_loss(outputs, labels, num_items_in_batch=...)` gives the training loss. With a [`fused_head`] (Liger),
+        the forward computed no logits and the token losses come from the fused head (no `user_loss` then).
         """
 
         def compute_loss(outputs: Any, labels: torch.Tensor | None, num_items_in_batch: Any = None) -> torch.Tensor:
@@ -146,16 +152,21 @@ class LossCapture:
                     "the batch has no `labels`: the curriculum needs supervised tokens. Make the dataset or the "
                     "data collator produce `labels` (-100 on positions that are not trained on)."
                 )
-            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-            shifted = F.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:].to(logits.device)
+            shifted = F.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:]
+            if self.fused_head is not None:
+                nll = self.fused_head.token_nll(shifted)
+                shifted = shifted.to(nll.device)
+            else:
+                logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+                shifted = shifted.to(logits.device)
+                with torch.set_grad_enabled(user_loss is None and torch.is_grad_enabled()):
+                    nll = F.cross_entropy(
+                        logits.float().reshape(-1, logits.shape[-1]),
+                        shifted.reshape(-1),
+                        ignore_index=IGNORE_INDEX,
+                        reduction="none",
+                    ).view(shifted.shape)
             mask = shifted != IGNORE_INDEX
-            with torch.set_grad_enabled(user_loss is None and torch.is_grad_enabled()):
-                nll = F.cross_entropy(
-                    logits.float().reshape(-1, logits.shape[-1]),
-                    shifted.reshape(-1),
-                    ignore_index=IGNORE_INDEX,
-                    reduction="none",
-                ).view(shifted.shape)
             self.record(nll.detach()[:, :-1], mask[:, :-1])
             if user_loss is not None:
                 return user_loss(outputs, labels, num_items_in_batch=num_items_in_batch)

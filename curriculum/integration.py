@@ -19,6 +19,7 @@ from .config import CurriculumConfig
 from .core import Curriculum
 from .data import INDEX_KEY, IndexCollator, IndexedDataset
 from .distributed import check_process_count
+from .fused_head import FusedHead
 from .resume import data_fingerprint, newest_complete_checkpoint
 from .samplers import CurriculumSampler
 from .scores import ScoreTable
@@ -116,12 +117,8 @@ def check_supported(trainer: Any) -> None:
             f"the curriculum samples rows by index, so it needs a map-style dataset with a length; got "
             f"{type(dataset).__name__}. Load the data as a `datasets.Dataset` (not streaming)."
         )
-    if getattr(args, "use_liger_kernel", False):
-        raise ValueError(
-            "use_liger_kernel=True fuses the LM head with the loss and computes no logits, so the curriculum cannot "
-            "read each row's loss and confidence from the forward (per-row capture under Liger is not supported "
-            "yet). Set use_liger_kernel=False to train with the curriculum."
-        )
+    if getattr(args, "use_liger_kernel", False) and not _is_trl_sft(trainer):
+        _check_fused_head(trainer)
     if getattr(args, "packing", False):
         raise ValueError(
             "packing=True merges several rows into one training sequence, so per-row scores cannot be kept. "
@@ -141,6 +138,29 @@ def check_supported(trainer: Any) -> None:
     if len(dataset) == 0:
         raise ValueError("the training dataset is empty")
     _check_labels(trainer)
+
+
+def _check_fused_head(trainer: Any) -> None:
+    """Under `use_liger_kernel=True` a `Trainer`'s forward computes no logits: the curriculum stops the forward before
+    the LM head and computes the per-token losses with the head fused into the loss (see [`FusedHead`]). Raise a
+    clear error where that cannot be done."""
+    advice = "Set use_liger_kernel=False to train with the curriculum, or use TRL's SFTTrainer (its fused LM head)."
+    if trainer.compute_loss_func is not None or trainer.label_smoother is not None:
+        raise ValueError(
+            "use_liger_kernel=True with a custom `compute_loss_func` or label smoothing: both need the logits, which "
+            f"Liger's fused head never computes, so the curriculum cannot capture per-row losses. {advice}"
+        )
+    if trainer.is_fsdp_enabled or getattr(trainer.accelerator.state, "deepspeed_plugin", None) is not None and (
+        trainer.accelerator.state.deepspeed_plugin.zero_stage == 3
+    ):
+        raise ValueError(
+            "use_liger_kernel=True under FSDP or DeepSpeed ZeRO-3 (the LM head's weight is sharded outside its own "
+            f"forward): the curriculum's per-row capture under Liger is supported without parameter sharding. {advice}"
+        )
+    try:
+        FusedHead.parts(trainer.model)
+    except ValueError as err:
+        raise ValueError(f"use_liger_kernel=True: the curriculum cannot fuse this model's LM head: {err}. {advice}")
 
 
 def _check_labels(trainer: Any) -> None:
@@ -227,9 +247,12 @@ class CurriculumTrainerMixin:
         compat.add_signature_column(self, INDEX_KEY)
         self.model.register_forward_pre_hook(capture.pre_forward, with_kwargs=True)
         if _is_trl_sft(self):
-            # TRL's fused LM head returns `log_probs` and `label_mask`: read them in a forward hook.
+            # TRL's fused LM head returns `log_probs` and `label_mask`: read them in a forward hook. (Under
+            # use_liger_kernel=True TRL keeps this head and applies only Liger's layer kernels.)
             self.model.register_forward_hook(capture.post_forward, with_kwargs=True)
         else:
+            if self.args.use_liger_kernel:
+                capture.fused_head = FusedHead(self.model)
             user_loss = self.compute_loss_func
             if user_loss is None and self.label_smoother is not None:
                 smoother = self.label_smoother
