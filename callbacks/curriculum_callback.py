@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from ..capture import LossCapture
+from ..capture import LossCapture, StepRows
 from ..checkpoint import STATE_FILE, load_state, save_state
 from ..core import Curriculum
 from ..distributed import check_same_stream, world_size
@@ -70,14 +70,19 @@ class CurriculumCallback(TrainerCallback):
         self.sampler.set_epoch(int(state.epoch or 0))
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        ids, loss, confidence, tokens = self.capture.gather()
+        rows = self.capture.start_gather()
         step = state.global_step
         window = self.sampler.consumed(step)
         replayed = None if window is None else self.sampler.replayed[window].copy()
-        # Folded in by the background thread, in stream order with the draws: the loop does not wait for it.
-        self.sampler.submit(self.curriculum.observe, ids, loss, confidence, step=step, replayed=replayed, tokens=tokens)
+        # Folded in by the background thread, in stream order with the draws: the loop waits neither for the fold nor
+        # for the GPU to finish the step (the rows' copy to the host is waited for in that thread).
+        self.sampler.submit(self._observe, rows, step, replayed)
         self._check_stream(step, window)
         self.sampler.advance(self.curriculum.position(step))
+
+    def _observe(self, rows: StepRows, step: int, replayed: np.ndarray | None) -> None:
+        ids, loss, confidence, tokens = rows.result()
+        self.curriculum.observe(ids, loss, confidence, step=step, replayed=replayed, tokens=tokens)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self.sampler.close()  # the state is final once training returns, and no thread outlives it

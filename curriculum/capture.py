@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .distributed import gather_rows
+from .distributed import gather_rows, world_size
 from .fused_head import IGNORE_INDEX, FusedHead
 
 __all__: list[str] = []
@@ -154,19 +154,24 @@ class LossCapture:
                 )
             shifted = F.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:]
             if self.fused_head is not None:
-                nll = self.fused_head.token_nll(shifted)
-                shifted = shifted.to(nll.device)
-            else:
-                logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-                shifted = shifted.to(logits.device)
-                with torch.set_grad_enabled(user_loss is None and torch.is_grad_enabled()):
-                    nll = F.cross_entropy(
-                        logits.float().reshape(-1, logits.shape[-1]),
-                        shifted.reshape(-1),
-                        ignore_index=IGNORE_INDEX,
-                        reduction="none",
-                    ).view(shifted.shape)
+                mask = shifted != IGNORE_INDEX
+                divisor = num_items_in_batch
+                if divisor is None:
+                    divisor = mask.sum().clamp(min=1) * ga_steps()
+                loss, nll = self.fused_head.loss_and_token_nll(shifted, divisor)
+                mask = mask.to(nll.device)
+                self.record(nll[:, :-1], mask[:, :-1])
+                return loss
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+            shifted = shifted.to(logits.device)
             mask = shifted != IGNORE_INDEX
+            with torch.set_grad_enabled(user_loss is None and torch.is_grad_enabled()):
+                nll = F.cross_entropy(
+                    logits.float().reshape(-1, logits.shape[-1]),
+                    shifted.reshape(-1),
+                    ignore_index=IGNORE_INDEX,
+                    reduction="none",
+                ).view(shifted.shape)
             self.record(nll.detach()[:, :-1], mask[:, :-1])
             if user_loss is not None:
                 return user_loss(outputs, labels, num_items_in_batch=num_items_in_batch)
@@ -182,7 +187,12 @@ class LossCapture:
 
     def gather(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Rows, losses, confidences and supervised-token counts of this optimizer step from every process, in rank
-        order (the arguments of [`~curriculum.Curriculum.observe`]).
+        order (the arguments of [`~curriculum.Curriculum.observe`]); `start_gather().result()`."""
+        return self.start_gather().result()
+
+    def start_gather(self) -> StepRows:
+        """Hand over this optimizer step's statistics as a [`StepRows`], whose `result()` gives what [`gather`]
+        returns. In one process on a GPU the copy to the host is only queued (no wait for the GPU here).
 
         A row without any supervised token has count 0 and NaN loss and confidence: the curriculum marks it
         unscorable. Raises when micro-batches carried sample indices but no statistic could be read from them (an
@@ -197,11 +207,38 @@ class LossCapture:
         if self._rows:
             ids, loss, conf, count = (torch.cat(parts) for parts in zip(*self._rows))
             stats = torch.stack([loss.double(), conf.double()], dim=1)
-            stats[count == 0] = float("nan")  # no supervised token: nothing was measured
-            local = torch.cat([ids.double()[:, None], stats, count.double()[:, None]], dim=1).cpu()
+            # No supervised token: nothing was measured (torch.where, not a masked assignment, which waits for the GPU).
+            stats = torch.where((count == 0)[:, None], float("nan"), stats)
+            local = torch.cat([ids.double()[:, None], stats, count.double()[:, None]], dim=1)
         else:
             local = torch.zeros((0, 4), dtype=torch.float64)
         self._rows.clear()
         self._forwards_with_ids = 0
-        rows = gather_rows(local)
+        return StepRows(local)
+
+
+class StepRows:
+    """One optimizer step's per-row statistics on their way to the host.
+
+    In a single process on a GPU, the copy into pinned host memory is queued behind the step's kernels and
+    [`result`] waits for it (in the curriculum's background thread, so the training loop never waits for the GPU).
+    Otherwise the rows are gathered from every process at once (a collective, which every process must call in the
+    same order from the training loop).
+    """
+
+    def __init__(self, local: torch.Tensor) -> None:
+        self._event: torch.cuda.Event | None = None
+        if local.is_cuda and world_size() == 1:
+            self._rows = torch.empty(local.shape, dtype=local.dtype, pin_memory=True)
+            self._rows.copy_(local, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+        else:
+            self._rows = torch.from_numpy(gather_rows(local.cpu()))
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (int64), losses, confidences and supervised-token counts, in rank order."""
+        if self._event is not None:
+            self._event.synchronize()
+        rows = self._rows.numpy()
         return rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2], rows[:, 3]

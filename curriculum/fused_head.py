@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["FusedHead", "chunked_token_nll", "fused_token_nll"]
+__all__ = ["FusedHead", "chunked_token_nll", "fused_loss_and_token_nll", "fused_token_nll"]
 
 IGNORE_INDEX = -100
 CHUNK_TOKENS = 2048
@@ -79,11 +79,74 @@ def _liger_token_nll(
     bias: torch.Tensor | None = None,
     softcap: float | None = None,
 ) -> torch.Tensor:
-    """Liger's fused linear cross-entropy with `reduction="none"` (per-token losses, gradients exact)."""
+    """Liger's fused linear cross-entropy with `reduction="none"` (per-token losses; its backward recomputes the
+    logits, so [`fused_loss_and_token_nll`] prefers [`_LigerScaledSum`])."""
     from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
 
     loss = LigerFusedLinearCrossEntropyLoss(ignore_index=IGNORE_INDEX, reduction="none", softcap=softcap)
     return loss(weight, hidden, target, bias).float()
+
+
+class _LigerScaledSum(torch.autograd.Function):
+    """`sum(nll * scale)` with its gradients computed in Liger's forward pass, as Liger's own `reduction="mean"` does
+    (one pass over the vocabulary, no recomputation in backward), and the per-token `nll` as a second output."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda")
+    def forward(ctx: Any, hidden, weight, target, bias, softcap, scale):
+        from liger_kernel.ops.fused_linear_cross_entropy import fused_linear_cross_entropy_forward
+
+        token_scale = torch.full_like(target, 1.0, dtype=torch.float32) * scale
+        nll, _, _, _, grad_hidden, grad_weight, grad_bias = fused_linear_cross_entropy_forward(
+            _input=hidden,
+            weight=weight,
+            target=target,
+            bias=bias,
+            ignore_index=IGNORE_INDEX,
+            reduction="none",
+            softcap=softcap,
+            token_grad_output=token_scale,
+            compute_gradients=True,
+            weight_requires_grad=weight.requires_grad,
+        )
+        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+        ctx.mark_non_differentiable(nll)
+        return (nll * token_scale).sum(), nll
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx: Any, grad_loss: torch.Tensor, _grad_nll: Any):
+        grads = [None if g is None else g * grad_loss.to(g.dtype) for g in ctx.saved_tensors]
+        return grads[0], grads[1], None, grads[2], None, None
+
+
+def _liger_scaled_sum_available() -> bool:
+    try:
+        from liger_kernel.ops.fused_linear_cross_entropy import fused_linear_cross_entropy_forward
+    except ImportError:
+        return False
+    parameters = inspect.signature(fused_linear_cross_entropy_forward).parameters
+    return {"token_grad_output", "compute_gradients", "weight_requires_grad"} <= set(parameters)
+
+
+def fused_loss_and_token_nll(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    target: torch.Tensor,
+    bias: torch.Tensor | None,
+    softcap: float | None,
+    divisor: torch.Tensor | float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss `sum(nll) / divisor` (differentiable) and the per-token `nll` (detached, float32), from one
+    fused pass: Liger's kernel for CUDA tensors where `liger-kernel` is installed, [`chunked_token_nll`] otherwise."""
+    if hidden.is_cuda and _liger_available() and _liger_scaled_sum_available():
+        scale = 1.0 / divisor if not torch.is_tensor(divisor) else (1.0 / divisor.to(hidden.device).float())
+        loss, nll = _LigerScaledSum.apply(hidden, weight, target, bias, softcap, scale)
+        return loss, nll
+    nll = fused_token_nll(hidden, weight, target, bias, softcap)
+    if torch.is_tensor(divisor):
+        divisor = divisor.to(nll.device)
+    return nll.sum() / divisor, nll.detach()
 
 
 def _liger_available() -> bool:
@@ -120,7 +183,8 @@ class FusedHead:
     - [`prepare`] adds `logits_to_keep` (an empty index) to the forward's inputs: the model computes logits of no
       position.
     - A forward hook on the decoder keeps a reference to its output, the final hidden states (no copy).
-    - [`token_nll`] returns the differentiable per-token losses of those hidden states, via [`fused_token_nll`].
+    - [`loss_and_token_nll`] returns the training loss and the per-token losses of those hidden states, from one
+      fused pass (see [`fused_loss_and_token_nll`]).
 
     Raises a `ValueError` at construction for a model whose logits are not a plain linear head of the decoder's
     output (a logit scale, a head that is not `nn.Linear`, a forward without `logits_to_keep`).
@@ -134,8 +198,9 @@ class FusedHead:
     >>> head = FusedHead(model)
     >>> inputs = head.prepare({"input_ids": torch.tensor([[1, 2, 3]])})
     >>> out = model(**inputs)
-    >>> out.logits.shape, head.token_nll(torch.tensor([[2, 3, -100]])).shape
-    (torch.Size([1, 0, 32]), torch.Size([1, 3]))
+    >>> loss, nll = head.loss_and_token_nll(torch.tensor([[2, 3, -100]]), divisor=2)
+    >>> out.logits.shape, nll.shape, bool(torch.isclose(loss, nll.sum() / 2))
+    (torch.Size([1, 0, 32]), torch.Size([1, 3]), True)
     ```
     """
 
@@ -176,20 +241,24 @@ class FusedHead:
         kwargs["logits_to_keep"] = torch.zeros(0, dtype=torch.long)
         return kwargs
 
-    def token_nll(self, shifted_labels: torch.Tensor) -> torch.Tensor:
-        """Per-token NLL `(B, T)` of the last training forward's hidden states against labels in the shifted layout
-        (position j holds token j + 1), differentiable; raises if no training forward ran since the last call."""
+    def loss_and_token_nll(
+        self, shifted_labels: torch.Tensor, divisor: torch.Tensor | float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training loss `sum(nll) / divisor` and the detached per-token NLL `(B, T)` of the last training
+        forward's hidden states against labels in the shifted layout (position j holds token j + 1); raises if no
+        training forward ran since the last call."""
         hidden, self._hidden = self._hidden, None
         if hidden is None:
             raise RuntimeError("no training forward ran through the decoder before the loss was computed")
         batch, length = shifted_labels.shape
         if hidden.shape[:2] != (batch, length):
             raise ValueError(f"hidden states of shape {tuple(hidden.shape)} do not match labels {(batch, length)}")
-        nll = fused_token_nll(
+        loss, nll = fused_loss_and_token_nll(
             hidden.reshape(batch * length, -1),
             self.head.weight,
             shifted_labels.reshape(-1).to(hidden.device),
             self.head.bias,
             self.softcap,
+            divisor,
         )
-        return nll.view(batch, length)
+        return loss, nll.view(batch, length)

@@ -63,13 +63,16 @@ def test_fused_head_skips_the_logits_and_keeps_no_hidden_state_after_use(tokeniz
     model.train()
     out = model(**head.prepare({"input_ids": torch.tensor([[5, 6, 7, 8]])}))
     assert out.logits.shape == (1, 0, len(tokenizer))
-    nll = head.token_nll(torch.tensor([[6, 7, 8, -100]]))
+    loss, nll = head.loss_and_token_nll(torch.tensor([[6, 7, 8, -100]]), divisor=torch.tensor(3))
     model.eval()  # an evaluation forward keeps nothing
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([[5, 6, 7, 8]])).logits[0, :3].float()
-    torch.testing.assert_close(nll[0, :3], F.cross_entropy(logits, torch.tensor([6, 7, 8]), reduction="none"))
+    expected = F.cross_entropy(logits, torch.tensor([6, 7, 8]), reduction="none")
+    torch.testing.assert_close(nll[0, :3], expected)
+    torch.testing.assert_close(loss, expected.mean())
+    assert loss.requires_grad and not nll.requires_grad
     with pytest.raises(RuntimeError, match="no training forward"):
-        head.token_nll(torch.tensor([[6, 7, 8, -100]]))
+        head.loss_and_token_nll(torch.tensor([[6, 7, 8, -100]]), divisor=3)
 
 
 def _train(tokenized, tokenizer, tmp_path, liger: bool, learning_rate: float, max_steps: int):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import gc
 import json
 import os
@@ -128,7 +129,16 @@ class StepClock(TrainerCallback):
         return np.diff(self.stamps)[warmup:].tolist()
 
 
-def common_args(setup: Setup, steps: int, output_dir: str, device: str = "cpu") -> dict[str, Any]:
+def no_activation_checkpointing() -> dict[str, bool]:
+    """SFTConfig's switch for activation checkpointing off, under the name of the installed `transformers`."""
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": False}
+
+
+def common_args(
+    setup: Setup, steps: int, output_dir: str, device: str = "cpu", extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """TrainingArguments of one timed run; `extra` adds or overrides (e.g. `bf16`, `use_liger_kernel`)."""
     return dict(
         output_dir=output_dir,
         max_steps=steps,
@@ -141,18 +151,25 @@ def common_args(setup: Setup, steps: int, output_dir: str, device: str = "cpu") 
         use_cpu=device == "cpu",
         seed=0,
         disable_tqdm=True,
-    )
+    ) | (extra or {})
 
 
 def build_trainer(
-    kind: str, setup: Setup, model: Any, data: tuple[Any, Any, Any], output_dir: str, steps: int, device: str = "cpu"
+    kind: str,
+    setup: Setup,
+    model: Any,
+    data: tuple[Any, Any, Any],
+    output_dir: str,
+    steps: int,
+    device: str = "cpu",
+    extra: dict[str, Any] | None = None,
 ) -> tuple[Any, StepClock]:
     tokenizer, raw, tokenized = data
     clock = StepClock()
     if kind == "Trainer":
         trainer = Trainer(
             model=model,
-            args=TrainingArguments(**common_args(setup, steps, output_dir, device)),
+            args=TrainingArguments(**common_args(setup, steps, output_dir, device, extra)),
             train_dataset=tokenized,
             data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
             callbacks=[clock],
@@ -161,10 +178,9 @@ def build_trainer(
         from trl import SFTConfig, SFTTrainer
 
         args = SFTConfig(
-            **common_args(setup, steps, output_dir, device),
+            **({"bf16": False} | common_args(setup, steps, output_dir, device, extra)),
             max_length=setup.seq_len,
-            bf16=False,
-            activation_checkpointing=False,
+            **no_activation_checkpointing(),
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=raw, processing_class=tokenizer, callbacks=[clock])
     trainer.remove_callback(PrinterCallback)  # no log dicts on stdout
@@ -186,11 +202,12 @@ def run_once(
     warmup: int,
     with_curriculum: bool,
     device: str = "cpu",
+    extra: dict[str, Any] | None = None,
 ) -> tuple[list[float], int | None]:
     """Per-step seconds of one fresh `train()` of `steps` steps, and the score table's bytes per row."""
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as output_dir:
-        trainer, clock = build_trainer(kind, setup, copy.deepcopy(base_model), data, output_dir, steps, device)
+        trainer, clock = build_trainer(kind, setup, copy.deepcopy(base_model), data, output_dir, steps, device, extra)
         handle = attach(trainer, CurriculumConfig(group_column="task")) if with_curriculum else None
         trainer.train()
     bytes_per_row = handle.scores.bytes_per_row if handle is not None else None
@@ -200,7 +217,14 @@ def run_once(
 
 
 def measure(
-    kind: str, setup: Setup, data: tuple, reps: int, steps: int, warmup: int, device: str = "cpu"
+    kind: str,
+    setup: Setup,
+    data: tuple,
+    reps: int,
+    steps: int,
+    warmup: int,
+    device: str = "cpu",
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Alternate runs without (A) and with (B) the curriculum, ABBA ABBA ..., on identical model copies and data."""
     vocab = setup.vocab_size or len(data[0])
@@ -211,7 +235,9 @@ def measure(
     for rep in range(reps):
         run_medians = {}
         for with_curriculum in (False, True) if rep % 2 == 0 else (True, False):
-            step_times, nbytes = run_once(kind, setup, base_model, data, steps, warmup, with_curriculum, device)
+            step_times, nbytes = run_once(
+                kind, setup, base_model, data, steps, warmup, with_curriculum, device, extra
+            )
             times[with_curriculum].extend(step_times)
             run_medians[with_curriculum] = statistics.median(step_times)
             bytes_per_row = nbytes or bytes_per_row
