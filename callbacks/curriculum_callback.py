@@ -17,7 +17,7 @@ from ..samplers import CurriculumSampler
 
 __all__ = ["CurriculumCallback"]
 
-_FORMAT = 4
+_FORMAT = 5  # 5: no last_step, visit counts in uint16, the stream record in int32
 
 
 class CurriculumCallback(TrainerCallback):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,10 @@ from .weights import normalized_entropy, sampling_weights, task_shares
 __all__ = ["Curriculum"]
 
 logger = logging.getLogger(__name__)
+
+# Blocks of the stream whose drawn rows' difficulty is kept for the sampled-difficulty metric: more than the blocks
+# drawn ahead of training.
+_SAMPLED_BLOCKS = 64
 
 
 class Curriculum:
@@ -121,7 +126,7 @@ class Curriculum:
                 f"share_scores={config.share_scores!r} needs the rows' content (texts=... in from_arrays); pass it, "
                 "or set share_scores='none'"
             )
-        self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
+        self.groups = None if groups is None else narrow_codes(groups)
         self.group_names = None if group_names is None else [str(name) for name in group_names]
         self.difficulty = Difficulty(config.signal, groups=self.groups, prior=prior, reference=reference, sharing=sharing)
         self.row_weights = None
@@ -164,11 +169,10 @@ class Curriculum:
             self.task_progress = TaskProgress(self.num_groups, period=config.refresh_every_steps, decay=config.ema)
 
         # Rows that can never be scored (no supervised token), and the observations with a non-finite loss so far.
-        self.unscorable = np.zeros(num_rows, dtype=bool)
+        self._unscorable: np.ndarray | None = None  # the mask, or None while there is none
         self.num_unscorable = 0
         self.nonfinite_rows = 0
         self._warned_nonfinite = False
-        self._eligible: np.ndarray | None = None  # ~unscorable, or None while every row can be drawn
         self._empty_groups: np.ndarray | None = None  # groups without a row that can be drawn
         if unscorable is not None:
             self._set_unscorable(_mask(unscorable, num_rows))
@@ -189,6 +193,9 @@ class Curriculum:
             )
         self.step = 0
         self._last: dict[str, Any] = {}
+        # (stream position, difficulty of each row drawn from it) of the latest blocks drawn, for the metric
+        # `curriculum/sampled_difficulty`: a block's rows only, never an array of the dataset's size.
+        self._sampled: deque[tuple[int, np.ndarray]] = deque(maxlen=_SAMPLED_BLOCKS)
         self._window = _Window()
 
     # ------------------------------------------------------------------ builders
@@ -304,8 +311,19 @@ class Curriculum:
 
     # ------------------------------------------------------------------ sampling
 
+    @property
+    def unscorable(self) -> np.ndarray:
+        """Boolean mask of the rows known to have no supervised token (read-only; no memory while there is none)."""
+        if self._unscorable is None:
+            return np.broadcast_to(np.False_, (self.num_rows,))
+        return self._unscorable
+
     def weights(self, position: int) -> np.ndarray:
         """Probability of drawing each row in the block that starts at stream `position`."""
+        return self._weights(position)[0]
+
+    def _weights(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """The probabilities of [`weights`] and the difficulty of every row they were computed from."""
         c = self.config
         difficulty = self.difficulty(self.scores)
         target = self.target(position)
@@ -329,18 +347,21 @@ class Curriculum:
             fresh = self.freshness()
             row_weights = fresh if row_weights is None else row_weights * fresh
         probs = sampling_weights(
-            difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, row_weights, eligible=self._eligible
+            difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, row_weights,
+            eligible=None if self._unscorable is None else ~self._unscorable,
         )
-        self._last = {"difficulty": difficulty, "target": target, "entropy": normalized_entropy(probs), "shares": shares}
-        return probs
+        self._last = {"target": target, "entropy": normalized_entropy(probs), "shares": shares}
+        return probs, difficulty
 
     def draw(self, position: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Draw `size` rows (with replacement) of the stream block starting at `position`, which must start a global
         batch. Returns the rows and whether each came from the replay buffer: round(replay_share x global_batch)
         random slots of every global batch do, once the buffer holds a row."""
-        cdf = np.cumsum(self.weights(position))
+        cdf, difficulty = self._weights(position)
+        np.cumsum(cdf, out=cdf)  # in place: no second array of the dataset's size
         cdf /= cdf[-1]
         rows = np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), self.num_rows - 1)
+        del cdf
         replayed = np.zeros(size, dtype=bool)
         per_batch = round(self.config.replay_share * self.global_batch)
         if self.replay is not None and per_batch and len(self.replay):
@@ -349,7 +370,18 @@ class Curriculum:
                 replayed[start + chosen[chosen < size - start]] = True
             buffer = self.replay.rows()
             rows[replayed] = buffer[rng.integers(0, buffer.size, int(replayed.sum()))]
+        self._sampled.append((position, np.asarray(difficulty[rows], dtype=np.float64)))
         return rows, replayed
+
+    def _sampled_difficulty(self, start: int, stop: int) -> tuple[float, int]:
+        """Sum and count of the difficulty (when drawn) of the stream positions `start` to `stop - 1` still known."""
+        total, count = 0.0, 0
+        for begin, values in self._sampled:
+            lo, hi = max(start, begin), min(stop, begin + values.size)
+            if lo < hi:
+                total += float(values[lo - begin : hi - begin].sum())
+                count += hi - lo
+        return total, count
 
     def freshness(self) -> np.ndarray:
         """Each row's factor exp(-revisit_penalty x v / max(1, v_mean)) for `revisit_penalty`: v the visits of its
@@ -413,10 +445,13 @@ class Curriculum:
             tokens (`np.ndarray`, *optional*): each row's number of supervised tokens (0: the row has none).
         """
         rows = np.asarray(rows, dtype=np.int64)
-        difficulty = self._last.get("difficulty")
-        if difficulty is not None and rows.size:
-            self._window.difficulty_sum += float(difficulty[rows].sum())
-            self._window.difficulty_rows += int(rows.size)
+        if rows.size:  # the positions this step consumed: the global batch before position(step)
+            start = self.position(step) - self.global_batch
+            total, count = self._sampled_difficulty(start, self.position(step))
+            self._window.difficulty_sum += total
+            self._window.difficulty_rows += count
+            while self._sampled and self._sampled[0][0] + self._sampled[0][1].size <= start:
+                self._sampled.popleft()  # consumed
         keep = self._scorable_observations(rows, loss, confidence, tokens, step)
         if keep is not None:
             rows, loss, confidence = rows[keep], np.asarray(loss)[keep], np.asarray(confidence)[keep]
@@ -479,14 +514,13 @@ class Curriculum:
                 "is nothing to train on or score: check that the data (or the collator) sets `labels` to the token "
                 "ids to learn, with -100 only on the positions without loss"
             )
-        self.unscorable = mask
+        self._unscorable = mask if count else None
         self.num_unscorable = count
-        self._eligible = ~mask if count else None
         if self.groups is not None:
             drawable = np.bincount(self.groups[~mask], minlength=self.num_groups)
             self._empty_groups = drawable == 0 if (drawable == 0).any() else None
         if self.group_mass is not None:
-            weights = self.row_weights if self._eligible is None else self._eligible * (
+            weights = self.row_weights if self._unscorable is None else ~self._unscorable * (
                 1.0 if self.row_weights is None else self.row_weights
             )
             self.group_mass = np.bincount(self.groups, weights=weights, minlength=self.num_groups)
@@ -531,7 +565,8 @@ class Curriculum:
 
     @property
     def last_refresh(self) -> dict[str, Any]:
-        """What the latest [`weights`] call used: `difficulty` per row, `target`, `entropy` and task `shares`."""
+        """What the latest [`weights`] call used: `target`, `entropy` and task `shares` (the difficulty per row is not
+        kept between refreshes: `curriculum.difficulty(curriculum.scores)` computes it)."""
         return dict(self._last)
 
     # ------------------------------------------------------------------ checkpoints
@@ -546,6 +581,10 @@ class Curriculum:
             state.update({f"tasks.{k}": v for k, v in self.task_progress.state_dict().items()})
         state["unscorable"] = self.unscorable.copy()
         state["nonfinite_rows"] = np.array(self.nonfinite_rows, dtype=np.int64)
+        # The difficulty of the rows drawn and not yet consumed (the sampled-difficulty metric continues exactly).
+        state["sampled.position"] = np.array([begin for begin, _ in self._sampled], dtype=np.int64)
+        state["sampled.size"] = np.array([values.size for _, values in self._sampled], dtype=np.int64)
+        state["sampled.difficulty"] = np.concatenate([values for _, values in self._sampled] or [np.zeros(0)])
         state["step"] = np.array(self.step, dtype=np.int64)
         state["layout"] = np.array([self.global_batch, self.block_size, self.epoch_length], dtype=np.int64)
         return state
@@ -572,6 +611,12 @@ class Curriculum:
                 )
             self._set_unscorable(saved | self.unscorable)
         self.nonfinite_rows = int(state.get("nonfinite_rows", 0))
+        self._sampled.clear()
+        if "sampled.position" in state:
+            bounds = np.cumsum(np.r_[0, state["sampled.size"]])
+            difficulty = np.asarray(state["sampled.difficulty"], dtype=np.float64)
+            for begin, lo, hi in zip(state["sampled.position"].tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
+                self._sampled.append((begin, difficulty[lo:hi].copy()))
         self.step = int(state["step"])
         if "layout" in state:
             self._continue_layout(*(int(v) for v in state["layout"]))
@@ -607,6 +652,21 @@ class Curriculum:
         """Optimizer steps per block of the stream (`refresh_every_steps`, or after an elastic resume the saved
         block in this run's steps)."""
         return self.block_size // self.global_batch
+
+
+def narrow_codes(codes: Any) -> np.ndarray:
+    """Integer group codes in the narrowest unsigned dtype that holds them (uint8 up to 256 groups), int64 when some
+    are negative."""
+    codes = np.asarray(codes)
+    if not np.issubdtype(codes.dtype, np.integer):
+        codes = codes.astype(np.int64)
+    if codes.size == 0 or int(codes.min()) < 0:
+        return codes.astype(np.int64, copy=False)
+    high = int(codes.max())
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if high <= np.iinfo(dtype).max:
+            return codes.astype(dtype, copy=False)
+    return codes.astype(np.int64, copy=False)
 
 
 class _Window:

@@ -8,6 +8,7 @@ import numpy as np
 
 from .scores import ScoreTable
 from .sharing import ScoreSharing
+from .weights import for_blocks
 
 __all__: list[str] = []
 
@@ -37,6 +38,12 @@ def quantile_rank(values: np.ndarray, groups: np.ndarray | None = None) -> np.nd
     return out
 
 
+def _integer_codes(codes: object) -> np.ndarray:
+    """`codes` as an integer array, without a copy when they already are one (any integer dtype)."""
+    codes = np.asarray(codes)
+    return codes if np.issubdtype(codes.dtype, np.integer) else codes.astype(np.int64)
+
+
 def _rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None) -> None:
     """Write the quantile rank of every finite value into `out`, leaving the other entries as they are."""
     if values.dtype not in (np.float32, np.float64):
@@ -63,27 +70,26 @@ def _rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None) -
     sizes = np.diff(group_starts, append=n)
     first_run = np.searchsorted(starts, group_starts)  # runs of group j: first_run[j] to first_run[j + 1] - 1
     offsets, scales = group_starts.astype(np.float64), np.maximum(sizes - 1, 1).astype(np.float64)
-    ranked = np.empty(n)
-    for lo in range(0, starts.size, _BLOCK):
-        hi = min(lo + _BLOCK, starts.size)
+    every = n == values.size  # then `rows` is the identity
+
+    def normalize(lo: int, hi: int) -> None:
         block = rank[lo:hi]
         group = np.searchsorted(first_run, np.arange(lo, hi), side="right") - 1
         block -= offsets[group]
         block /= scales[group]
         block[sizes[group] == 1] = 0.5
-    for lo in range(0, n, _BLOCK):
+
+    def scatter(lo: int, hi: int) -> None:
         # Sorted positions lo to hi - 1 lie in runs r0 to r1: repeat each run's rank over its part of the block.
-        hi = min(lo + _BLOCK, n)
         r0, r1 = np.searchsorted(starts, [lo, hi - 1], side="right") - 1
         bounds = starts[r0 : r1 + 2].clip(lo, hi)
         if bounds.size == r1 - r0 + 1:
             bounds = np.append(bounds, hi)
-        ranked[order[lo:hi]] = np.repeat(rank[r0 : r1 + 1], np.diff(bounds))
-    del starts, rank, order
-    if n == values.size:
-        out[...] = ranked
-    else:
-        out[rows] = ranked
+        # Straight into `out` at the rows' positions (no intermediate array of the ranked rows).
+        out[order[lo:hi] if every else rows[order[lo:hi]]] = np.repeat(rank[r0 : r1 + 1], np.diff(bounds))
+
+    for_blocks(starts.size, normalize)  # blocks of runs
+    for_blocks(n, scatter)  # blocks of sorted positions: each writes its own rows
 
 
 def sorted_runs(
@@ -100,7 +106,7 @@ def sorted_runs(
         values (`np.ndarray`):
             float32 or float64 values, finite at `rows`.
         groups (`np.ndarray` or `None`):
-            int64 group code per value, or `None` for one group.
+            Integer group code per value (any integer dtype), or `None` for one group.
         rows (`np.ndarray`):
             Positions (int64) of the values to sort.
 
@@ -123,12 +129,14 @@ def sorted_runs(
     order = None
     for offset in range(0, total, width):
         source = rows if order is None else rows[order]
-        for lo in range(0, n, _BLOCK):
-            hi = min(lo + _BLOCK, n)
+
+        def build(lo: int, hi: int) -> None:
             block = _key_bits(values, groups, source[lo:hi], value_bits, low, offset, width)
             block <<= np.uint64(position_bits)
             block |= np.arange(lo, hi, dtype=np.uint64)
             key[lo:hi] = block
+
+        for_blocks(n, build)
         del source
         key.sort()
         if total <= width:
@@ -159,17 +167,22 @@ def sort_within_groups(values: np.ndarray, groups: np.ndarray, rows: np.ndarray)
     if values.dtype != np.float32 or (high - low).bit_length() > 32:
         return values[rows[sorted_runs(values, groups, rows)[0]]].astype(np.float64)
     key = np.empty(n, dtype=np.uint64)
-    for lo in range(0, n, _BLOCK):
-        hi = min(lo + _BLOCK, n)
+
+    def build(lo: int, hi: int) -> None:
         key[lo:hi] = _key_bits(values, groups, rows[lo:hi], 32, low, 0, 64)
+
+    for_blocks(n, build)
     key.sort()
     out = np.empty(n)
-    for lo in range(0, n, _BLOCK):
-        bits = key[lo : lo + _BLOCK].astype(np.uint32)  # the low 32 bits: the value's key
+
+    def decode(lo: int, hi: int) -> None:
+        bits = key[lo:hi].astype(np.uint32)  # the low 32 bits: the value's key
         positive = bits >= np.uint32(1 << 31)
         np.bitwise_xor(bits, np.uint32(1 << 31), out=bits, where=positive)
         np.invert(bits, out=bits, where=~positive)
-        out[lo : lo + _BLOCK] = bits.view(np.float32)
+        out[lo:hi] = bits.view(np.float32)
+
+    for_blocks(n, decode)
     return out
 
 
@@ -210,13 +223,15 @@ def _boundaries(key: np.ndarray, position_bits: int, value_bits: int | None) -> 
     n = key.size
     new_run = np.empty(n, dtype=bool)
     new_group = None if value_bits is None else np.empty(n, dtype=bool)
-    for lo in range(0, n, _BLOCK):
-        hi = min(lo + _BLOCK, n)
+
+    def scan(lo: int, hi: int) -> None:
         top = key[max(lo - 1, 0) : hi] >> np.uint64(position_bits)
         new_run[lo:hi] = _changes(top, lo)
         if new_group is not None:
             top >>= np.uint64(value_bits)
             new_group[lo:hi] = _changes(top, lo)
+
+    for_blocks(n, scan)
     return new_run, new_group
 
 
@@ -328,7 +343,7 @@ class Difficulty:
         self.signal = signal
         self.reference = None if reference is None else np.asarray(reference, dtype=np.float64)
         self.sharing = sharing
-        self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
+        self.groups = None if groups is None else _integer_codes(groups)  # kept in their (narrow) dtype
         self.prior_rank = None
         if prior is not None:
             prior = np.asarray(prior, dtype=np.float64)

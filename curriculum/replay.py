@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .difficulty import sort_within_groups
+from .difficulty import _integer_codes, sort_within_groups
 
 __all__: list[str] = []
 
@@ -82,7 +82,7 @@ class RankSnapshot:
         values = np.asarray(values)
         if values.dtype not in (np.float32, np.float64):
             values = values.astype(np.float64)
-        self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
+        self.groups = None if groups is None else _integer_codes(groups)  # no copy of the curriculum's codes
         rows = np.flatnonzero(np.isfinite(values))
         if self.groups is None:
             self._sorted = np.sort(values[rows]).astype(np.float64, copy=False)

@@ -7,7 +7,9 @@ import numpy as np
 __all__ = ["ScoreTable"]
 
 SIGNALS = ("loss", "confidence", "learnability")
-_ARRAYS = ("loss", "confidence", "first_loss", "confidence_var", "count", "last_step")
+_ARRAYS = ("loss", "confidence", "first_loss", "confidence_var", "count")
+# Visits are counted in 16 bits and saturate: a row visited more often than this counts this many visits.
+MAX_COUNT = np.iinfo(np.uint16).max
 
 
 class ScoreTable:
@@ -18,9 +20,11 @@ class ScoreTable:
     observation) of row i's mean token negative log-likelihood and mean target-token probability over its
     supervised tokens, as computed by the training forward pass. `variability[i]` is the running standard deviation
     of the confidence across visits (the exponentially weighted variance next to the running mean; 0 after one
-    visit), the second axis of a dataset-cartography map. Rows never trained on hold NaN and count 0.
+    visit), the second axis of a dataset-cartography map. Rows never trained on hold NaN and count 0. `count[i]` is
+    the number of visits, saturating at 65535 (`MAX_COUNT`).
 
-    Storage is 5 float32/int32 arrays plus the first loss: 24 bytes per row.
+    Storage is 4 float32 arrays (running loss and confidence, first loss, confidence variance) and a uint16 visit
+    count: 18 bytes per row.
 
     Args:
         num_rows (`int`):
@@ -50,8 +54,7 @@ class ScoreTable:
         self.confidence = np.full(num_rows, np.nan, dtype=np.float32)
         self.first_loss = np.full(num_rows, np.nan, dtype=np.float32)
         self.confidence_var = np.full(num_rows, np.nan, dtype=np.float32)
-        self.count = np.zeros(num_rows, dtype=np.int32)
-        self.last_step = np.full(num_rows, -1, dtype=np.int32)
+        self.count = np.zeros(num_rows, dtype=np.uint16)
         self.num_seen = 0
 
     def __len__(self) -> int:
@@ -72,7 +75,8 @@ class ScoreTable:
         return self.num_seen / len(self)
 
     def update(self, ids: np.ndarray, loss: np.ndarray, confidence: np.ndarray, step: int = 0) -> None:
-        """Fold one batch of observations in, in order: a row appearing twice is updated twice."""
+        """Fold one batch of observations in, in order: a row appearing twice is updated twice. (`step`, the optimizer
+        step, is accepted for the callers' convenience; the table does not depend on it.)"""
         ids = np.asarray(ids, dtype=np.int64)
         loss = np.asarray(loss, dtype=np.float32)
         confidence = np.asarray(confidence, dtype=np.float32)
@@ -107,8 +111,9 @@ class ScoreTable:
         deviation = confidence - old_conf
         self.confidence_var[ids] = a * (old_var + (1.0 - a) * deviation * deviation)
         self.first_loss[ids] = np.where(fresh, loss, self.first_loss[ids])
-        self.count[ids] += 1
-        self.last_step[ids] = step
+        count = self.count[ids]
+        count += count < MAX_COUNT  # saturating
+        self.count[ids] = count
 
     def signal(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """Per-row signal (of `rows`, default all), higher = harder; NaN for rows never trained on."""
@@ -137,5 +142,12 @@ class ScoreTable:
                 "start the curriculum afresh"
             )
         for name in _ARRAYS:
-            getattr(self, name)[:] = state[name]
+            saved = np.asarray(state[name])
+            mine = getattr(self, name)
+            if saved.dtype != mine.dtype:
+                raise ValueError(
+                    f"the saved score table's {name!r} is {saved.dtype}, not {mine.dtype} (saved by another version); it "
+                    "cannot be resumed exactly: start the curriculum afresh"
+                )
+            mine[:] = saved
         self.num_seen = int((self.count > 0).sum())

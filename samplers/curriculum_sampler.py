@@ -81,8 +81,9 @@ class CurriculumSampler(Sampler[int]):
             self._reset_epoch()
 
     def _reset_epoch(self) -> None:
-        self._stream = np.empty(len(self), dtype=np.int64)
-        self._replayed = np.zeros(len(self), dtype=bool)
+        # Row indices in 32 bits below 2**31 rows: 4 bytes per sample of the epoch.
+        self._stream = np.empty(len(self), dtype=np.int32 if self.curriculum.num_rows <= 2**31 else np.int64)
+        self._replayed: np.ndarray | None = None  # allocated at the first replayed position of the epoch
         self._drawn = 0
         self._scheduled = 0  # blocks drawn or being drawn in the background
         self._rng = np.random.default_rng([self.seed, self.epoch])
@@ -92,8 +93,15 @@ class CurriculumSampler(Sampler[int]):
         stop = min(start + self.curriculum.block_size, len(self))
         rows, replayed = self.curriculum.draw(self.epoch * len(self) + start, stop - start, self._rng)
         self._stream[start:stop] = rows
-        self._replayed[start:stop] = replayed
+        self._record_replayed(start, replayed)
         self._drawn = stop
+
+    def _record_replayed(self, start: int, replayed: np.ndarray) -> None:
+        if self._replayed is None:
+            if not replayed.any():
+                return
+            self._replayed = np.zeros(len(self), dtype=bool)
+        self._replayed[start : start + replayed.size] = replayed
 
     def _trigger(self, start: int) -> int:
         """The stream position whose table draws the block that starts at `start` of the current epoch."""
@@ -187,6 +195,8 @@ class CurriculumSampler(Sampler[int]):
     @property
     def replayed(self) -> np.ndarray:
         """Whether each position of `drawn` came from the replay buffer (a read-only view)."""
+        if self._replayed is None:  # no replay so far this epoch: a read-only view of one False
+            return np.broadcast_to(np.False_, (self._drawn,))
         view = self._replayed[: self._drawn]
         view.flags.writeable = False
         return view
@@ -198,7 +208,7 @@ class CurriculumSampler(Sampler[int]):
             "num_samples": len(self),
             "num_rows": self.curriculum.num_rows,
             "stream": self._stream[: self._drawn].copy(),
-            "replayed": self._replayed[: self._drawn].copy(),
+            "replayed": self.replayed.copy(),
             "rng": self._rng.bit_generator.state,
             "ahead": self.ahead,
         }
@@ -214,8 +224,8 @@ class CurriculumSampler(Sampler[int]):
         self.ahead = int(state.get("ahead", self.ahead))  # the saved run's: the same blocks from the same tables
         self.epoch = int(state["epoch"])
         self._reset_epoch()
-        stream = np.asarray(state["stream"], dtype=np.int64)
+        stream = np.asarray(state["stream"])
         self._stream[: stream.size] = stream
-        self._replayed[: stream.size] = np.asarray(state["replayed"], dtype=bool)
+        self._record_replayed(0, np.asarray(state["replayed"], dtype=bool))
         self._drawn = self._scheduled = int(stream.size)
         self._rng.bit_generator.state = state["rng"]

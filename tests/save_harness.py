@@ -92,8 +92,8 @@ def main() -> int:
             a.dump,
             rows=np.stack(rows),
             first_step=np.array(trainer.state.global_step - len(rows) + 1),
-            **{name: getattr(scores, name) for name in ("loss", "confidence", "confidence_var", "count", "first_loss",
-                                                       "last_step")},
+            **{name: getattr(scores, name) for name in ("loss", "confidence", "confidence_var", "count",
+                                                       "first_loss")},
         )
     return 0
 

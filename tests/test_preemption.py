@@ -15,7 +15,7 @@ from processes import PYTHON, run_process
 from curriculum.checkpoint import STATE_FILE
 
 HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "save_harness.py")
-TABLE = ("loss", "confidence", "confidence_var", "count", "first_loss", "last_step")
+TABLE = ("loss", "confidence", "confidence_var", "count", "first_loss")
 pytestmark = pytest.mark.slow
 
 

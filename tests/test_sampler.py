@@ -202,7 +202,8 @@ def test_diagnostics_of_latest_refresh():
     list(sampler)
     last = sampler.curriculum.last_refresh
     assert last["target"] == 0.3
-    np.testing.assert_array_equal(last["difficulty"], difficulty)
+    assert "difficulty" not in last  # not kept between refreshes (8 bytes per row): computed on demand
+    np.testing.assert_array_equal(sampler.curriculum.difficulty(sampler.curriculum.scores), difficulty)
     probs = sampling_weights(difficulty, 0.3, "laplace", 0.2, 0.2)
     assert last["entropy"] == pytest.approx(normalized_entropy(probs))
 
@@ -465,7 +466,15 @@ def test_weights_same_bits_as_the_formula(kernel, grouped, weighted, dtype):
             with np.errstate(all="ignore"):
                 got = sampling_weights(d, target, kernel, width, mix, groups, shares, row_weights)
                 expected = formula_weights(d, target, kernel, width, mix, groups, shares, row_weights)
-            np.testing.assert_array_equal(got.view(np.int64), expected.view(np.int64))
+            distance = np.abs(d.astype(np.float64) - target)
+            spread = distance.max() - distance.min() if kernel == "laplace" else distance.max() ** 2 - distance.min() ** 2
+            scale = width if kernel == "laplace" else 2.0 * width**2
+            if grouped and spread / scale <= 700.0:
+                # No weight can underflow here, so the rows share one shift (the formula shifts each group by its
+                # own minimum): the same up to rounding.
+                np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+            else:  # one group, or a width where a group's weights could underflow: a shift per group, the same bits
+                np.testing.assert_array_equal(got.view(np.int64), expected.view(np.int64))
     before = d.copy()
     sampling_weights(d, 0.5, kernel, 0.1, 0.1, groups, shares, row_weights)
     np.testing.assert_array_equal(d, before)  # the input is not modified
@@ -479,7 +488,7 @@ def test_grouped_weights_reject_codes_out_of_range():
 @pytest.mark.parametrize("n", [1000, 65_536, 65_537, 300_001])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_normalized_entropy_matches_the_formula(n, dtype):
-    # Summed block by block: the formula's value up to the order of float additions.
+    # Summed block by block with float32 logs (a metric): the formula's value to float32 precision.
     rng = np.random.default_rng(n)
     for zeros in (False, True):
         p = (rng.random(n) * 10.0 ** rng.uniform(-6, 0, n)).astype(dtype)
@@ -487,12 +496,12 @@ def test_normalized_entropy_matches_the_formula(n, dtype):
         p /= p.sum()
         nz = p[p > 0]
         assert normalized_entropy(p) == pytest.approx(
-            float(-(nz * np.log(nz)).sum() / np.log(p.size)), rel=1e-12 if dtype == np.float64 else 1e-5
+            float(-(nz * np.log(nz)).sum() / np.log(p.size)), rel=1e-5
         )
 
 
 def test_normalized_entropy():
-    assert normalized_entropy(np.full(8, 1 / 8)) == pytest.approx(1.0, abs=1e-12)
+    assert normalized_entropy(np.full(8, 1 / 8)) == pytest.approx(1.0, abs=1e-6)
     assert normalized_entropy(np.array([1.0, 0.0, 0.0])) == 0.0
     assert normalized_entropy(np.array([0.5, 0.5, 0.0, 0.0])) == pytest.approx(0.5)  # log 2 / log 4
     assert normalized_entropy(np.array([1.0])) == 1.0

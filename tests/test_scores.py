@@ -19,7 +19,7 @@ def random_batches(num_rows: int, num_batches: int, batch: int, seed: int) -> li
 
 
 def assert_tables_equal(a: ScoreTable, b: ScoreTable) -> None:
-    for name in ("loss", "confidence", "first_loss", "count", "last_step"):
+    for name in ("loss", "confidence", "first_loss", "confidence_var", "count"):
         assert_equal(getattr(a, name), getattr(b, name), err_msg=name)
         assert getattr(a, name).dtype == getattr(b, name).dtype
     assert a.num_seen == b.num_seen
@@ -33,7 +33,7 @@ def test_fresh_table_is_empty():
     assert len(table) == 5
     assert np.isnan(table.loss).all() and np.isnan(table.confidence).all() and np.isnan(table.first_loss).all()
     assert_equal(table.count, [0, 0, 0, 0, 0])
-    assert_equal(table.last_step, [-1, -1, -1, -1, -1])
+    assert not hasattr(table, "last_step")  # dropped (format 5): nothing read it
     assert table.coverage == 0.0 and table.num_seen == 0
 
 
@@ -49,11 +49,31 @@ def test_bad_ema(ema):
         ScoreTable(3, ema=ema)
 
 
-def test_bytes_per_row_is_24():
-    assert ScoreTable(7).bytes_per_row == 24
+def test_bytes_per_row_is_18():
+    assert ScoreTable(7).bytes_per_row == 18  # 4 float32 arrays and a uint16 count
     table = ScoreTable(1000)
-    total = sum(getattr(table, n).nbytes for n in ("loss", "confidence", "first_loss", "count", "last_step"))
-    assert total == 20 * 1000
+    total = sum(getattr(table, n).nbytes for n in ("loss", "confidence", "first_loss", "confidence_var", "count"))
+    assert total == 18 * 1000
+    assert table.count.dtype == np.uint16
+
+
+def test_count_saturates_at_its_maximum():
+    from curriculum.scores import MAX_COUNT
+
+    table = ScoreTable(2)
+    table.count[0] = MAX_COUNT - 1
+    table.loss[0] = table.confidence[0] = table.first_loss[0] = table.confidence_var[0] = 1.0
+    table.update(np.array([0, 0, 0]), np.array([1.0, 1.0, 1.0]), np.array([0.5, 0.5, 0.5]))
+    assert table.count[0] == MAX_COUNT  # no wrap-around to 0 (which would read as never trained)
+    assert table.first_loss[0] == 1.0 and table.loss[0] == 1.0
+
+
+def test_load_refuses_another_dtype():
+    table = ScoreTable(2)
+    state = table.state_dict()
+    state["count"] = state["count"].astype(np.int32)
+    with pytest.raises(ValueError, match=r"'count' is int32, not uint16"):
+        ScoreTable(2).load_state_dict(state)
 
 
 # ---------------------------------------------------------------------------------------------------- EMA
@@ -81,7 +101,6 @@ def test_ema_half_exact_values():
         assert table.confidence[0] == expected_conf[k]
         assert table.first_loss[0] == 2.0
         assert table.count[0] == k + 1
-        assert table.last_step[0] == 10 + k
     assert np.isnan(table.loss[1]) and table.count[1] == 0
 
 
@@ -103,7 +122,6 @@ def test_batch_updates_several_rows_at_once():
     assert_equal(table.confidence, [0.5, np.nan, 0.5, 1.0])
     assert_equal(table.first_loss, [1.0, np.nan, 3.0, 0.5])
     assert_equal(table.count, [1, 0, 2, 1])
-    assert_equal(table.last_step, [1, -1, 2, 2])
     assert table.num_seen == 3 and table.coverage == 0.75
 
 
@@ -117,7 +135,6 @@ def test_repeated_id_in_one_batch_is_updated_twice_in_order():
     assert table.count[1] == 3
     assert table.loss[2] == 3.0 and table.count[2] == 1
     assert table.num_seen == 2
-    assert_equal(table.last_step, [-1, 3, 3])
 
 
 @pytest.mark.parametrize("ema", [0.0, 0.5, 0.8])
@@ -148,10 +165,10 @@ def test_batch_of_distinct_ids_equals_loop_of_single_updates(ema):
 def test_empty_update_is_a_no_op():
     table = ScoreTable(3)
     table.update(np.array([], dtype=np.int64), np.array([]), np.array([]), step=5)
-    assert table.num_seen == 0 and table.count.sum() == 0 and (table.last_step == -1).all()
+    assert table.num_seen == 0 and table.count.sum() == 0
 
 
-def test_count_first_loss_last_step_coverage():
+def test_count_first_loss_coverage():
     table = ScoreTable(8, ema=0.5)
     table.update(np.array([0, 1, 2]), np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3]), step=0)
     assert table.coverage == 3 / 8
@@ -160,7 +177,6 @@ def test_count_first_loss_last_step_coverage():
     table.update(np.array([3, 3, 7]), np.array([0.0, 0.0, 9.0]), np.array([0.4, 0.4, 0.9]), step=5)
     assert_equal(table.count, [1, 1, 2, 3, 0, 0, 0, 1])
     assert_equal(table.first_loss, [1.0, 2.0, 3.0, 4.0, np.nan, np.nan, np.nan, 9.0])
-    assert_equal(table.last_step, [0, 0, 1, 5, -1, -1, -1, 5])
     assert table.num_seen == 5 and table.coverage == 5 / 8
     assert table.loss[3] == 1.0  # 4 -> 2 -> 1
 
@@ -208,7 +224,7 @@ def test_state_dict_is_a_copy():
     table = ScoreTable(3)
     table.update(np.array([0]), np.array([1.0]), np.array([0.5]))
     state = table.state_dict()
-    assert set(state) == {"loss", "confidence", "first_loss", "confidence_var", "count", "last_step"}
+    assert set(state) == {"loss", "confidence", "first_loss", "confidence_var", "count"}
     state["loss"][0] = 99.0
     state["count"][0] = 99
     assert table.loss[0] == 1.0 and table.count[0] == 1

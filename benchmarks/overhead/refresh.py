@@ -84,7 +84,6 @@ def set_state(scores: ScoreTable, seen: float, seed: int = 1) -> None:
     scores.confidence[rows] = np.exp(-loss)
     scores.first_loss[rows] = loss * rng.uniform(1.0, 1.5, rows.size).astype(np.float32)
     scores.count[rows] = rng.integers(1, 5, rows.size, dtype=np.int32)
-    scores.last_step[rows] = rng.integers(0, 1000, rows.size, dtype=np.int32)
     scores.num_seen = int(rows.size)
 
 
