@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -157,20 +158,20 @@ def _is_text(kind: Any) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
-def _text_codes(values: list, rows: np.ndarray | None) -> np.ndarray:
-    """Codes of the duplicate keys of string columns joined with "\n" (nulls read as `as_text(None)`, "null"), in
-    dataset order."""
+def _text_copies(values: list, rows: np.ndarray | None) -> np.ndarray:
+    """Per row in dataset order, the first row whose string columns `values` joined with "\n" have the same
+    duplicate key (nulls read as `as_text(None)`, "null")."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .sharing import arrow_duplicate_codes
+    from .sharing import arrow_duplicate_codes, first_of_codes
 
     if rows is not None and 2 * len(rows) < len(values[0]):
         taken = pa.array(rows)
         values, rows = [v.take(taken) for v in values], None  # a small selection: normalise only its rows
     values = [pc.fill_null(v, "null") if v.null_count else v for v in values]
-    codes = arrow_duplicate_codes(values, "\n")
-    return codes if rows is None else codes[rows]
+    codes = arrow_duplicate_codes(values, "\n")  # the first table row of each row's group
+    return codes if rows is None else first_of_codes(codes[rows])
 
 
 def _content_values(table: Any, columns: list, name: str | None) -> list | None:
@@ -189,28 +190,24 @@ def _content_values(table: Any, columns: list, name: str | None) -> list | None:
 def content_duplicates(dataset: Any, name: str | None) -> np.ndarray | None:
     """`duplicate_groups(contents(dataset, name))`, computed through Arrow for a `datasets.Dataset` whose content
     columns hold text; `None` when the dataset is not one (use the Python path)."""
-    from .sharing import first_of_codes
-
     found = _arrow(dataset)
     if found is None:
         return None
     table, rows = found
     values = _content_values(table, list(dataset.column_names), name)
-    return None if values is None else first_of_codes(_text_codes(values, rows))
+    return None if values is None else _text_copies(values, rows)
 
 
 def prompt_duplicates(dataset: Any) -> np.ndarray | None:
     """`duplicate_groups(prompts(dataset))` through Arrow for a `datasets.Dataset` with a text `prompt` column;
     `None` otherwise (use the Python path)."""
-    from .sharing import first_of_codes
-
     found = _arrow(dataset)
     if found is None or "prompt" not in dataset.column_names:
         return None
     table, rows = found
     if not _is_text(table.schema.field("prompt").type):
         return None
-    return first_of_codes(_text_codes([table.column("prompt")], rows))
+    return _text_copies([table.column("prompt")], rows)
 
 
 def _in_order(values: Any, rows: np.ndarray | None) -> Any:
@@ -295,20 +292,44 @@ def read_groups(dataset: Any, name: str, key: str) -> tuple[np.ndarray, list[str
     return encode_groups(labels), group_names(labels)
 
 
+def _on_rank_zero(compute: Callable[[], np.ndarray | None]) -> np.ndarray | None:
+    """`compute()`, run once: with several torch.distributed processes rank 0 computes it and the others receive
+    rank 0's array (they raise if rank 0 fails)."""
+    from .distributed import broadcast_array, rank, world_size
+
+    if world_size() == 1:
+        return compute()
+    if rank() != 0:
+        return broadcast_array(None)
+    try:
+        result = compute()
+    except BaseException:
+        broadcast_array(None, failed=True)
+        raise
+    return broadcast_array(result)
+
+
 def read_copies(dataset: Any, name: str | None) -> np.ndarray:
-    """Per row, the first row with the same normalised content (`contents`)."""
+    """Per row, the first row with the same normalised content (`contents`); computed on rank 0 only."""
     from .sharing import duplicate_groups
 
-    fast = content_duplicates(dataset, name)
-    return duplicate_groups(contents(dataset, name)) if fast is None else fast
+    def compute() -> np.ndarray:
+        fast = content_duplicates(dataset, name)
+        return duplicate_groups(contents(dataset, name)) if fast is None else fast
+
+    return _on_rank_zero(compute)
 
 
 def read_prompt_copies(dataset: Any) -> np.ndarray | None:
-    """Per row, the first row with the same normalised prompt (`prompts`); `None` without prompts."""
+    """Per row, the first row with the same normalised prompt (`prompts`), `None` without prompts; computed on
+    rank 0 only."""
     from .sharing import duplicate_groups
 
-    fast = prompt_duplicates(dataset)
-    if fast is not None:
-        return fast
-    texts = prompts(dataset)
-    return None if texts is None else duplicate_groups(texts)
+    def compute() -> np.ndarray | None:
+        fast = prompt_duplicates(dataset)
+        if fast is not None:
+            return fast
+        texts = prompts(dataset)
+        return None if texts is None else duplicate_groups(texts)
+
+    return _on_rank_zero(compute)

@@ -253,7 +253,10 @@ class Curriculum:
     def from_dataset(cls, config: CurriculumConfig, dataset: Any, **kwargs: Any) -> "Curriculum":
         """Build from a dataset with named columns (a `datasets.Dataset`), reading the columns that `config` names;
         `kwargs` are `global_batch`, `max_steps`, `epochs` and `unscorable` (see [`~curriculum.build_curriculum`],
-        which finds the rows without a supervised label in a `labels` column)."""
+        which finds the rows without a supervised label in a `labels` column).
+
+        With several processes (`torch.distributed` initialised), the duplicate detection runs on rank 0 and its
+        result is broadcast: every process must call this (as `attach` and `build_curriculum` do on each)."""
 
         def numeric(key: str) -> np.ndarray | None:
             name = getattr(config, key)

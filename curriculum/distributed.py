@@ -1,4 +1,4 @@
-"""Cross-process helpers: gather variable-length per-row statistics, check that processes agree."""
+"""Cross-process helpers: gather per-row statistics, share rank 0's arrays, check that processes agree."""
 
 from __future__ import annotations
 
@@ -13,6 +13,38 @@ __all__: list[str] = []
 
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _device() -> torch.device:
+    """Where this process's collective tensors live: its GPU with NCCL, else the CPU."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def broadcast_array(array: np.ndarray | None, failed: bool = False) -> np.ndarray | None:
+    """Rank 0's 1-D int64 `array` (or `None`) on every process (with one process, `array` itself); the other ranks'
+    `array` is ignored. Rank 0 passes `failed=True` when it could not compute the array (it then raises its own
+    error): the other processes raise a `RuntimeError` instead of waiting for it."""
+    if world_size() == 1:
+        return array
+    device, source = _device(), rank() == 0
+    size = (-2 if failed else -1 if array is None else len(array)) if source else 0
+    header = torch.tensor([size], dtype=torch.int64, device=device)
+    dist.broadcast(header, src=0)
+    size = int(header.item())
+    if size == -2 and not source:
+        raise RuntimeError("curriculum: rank 0 failed to read the dataset (its error is in rank 0's log)")
+    if size < 0:
+        return None
+    if source:
+        values = torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64)).to(device)
+    else:
+        values = torch.empty(size, dtype=torch.int64, device=device)
+    dist.broadcast(values, src=0)
+    return array if source else values.cpu().numpy()
 
 
 def gather_rows(rows: torch.Tensor) -> np.ndarray:

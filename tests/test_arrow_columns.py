@@ -11,7 +11,7 @@ from datasets import Dataset
 from curriculum import Curriculum, CurriculumConfig
 from curriculum import columns
 from curriculum.difficulty import encode_groups, group_names
-from curriculum.sharing import arrow_duplicate_codes, duplicate_groups, first_of_codes
+from curriculum.sharing import arrow_duplicate_codes, duplicate_groups, first_of_codes, first_of_digests
 
 # Variants of a few texts that normalize_text maps together (case, whitespace runs, edge punctuation, NFKC), texts
 # with nothing left after normalisation, and non-ASCII texts (which the fast path hands to normalize_text).
@@ -150,3 +150,61 @@ def test_punctuation_only_contents_keep_their_newline_join():
     fast = columns.content_duplicates(ds, None)
     np.testing.assert_array_equal(fast, duplicate_groups(columns.contents(ds, None)))
     assert fast.tolist() == [0, 1, 0, 3, 3]
+
+
+def _digests(texts: list[str]) -> np.ndarray:
+    import pyarrow as pa
+
+    from curriculum.sharing import arrow_duplicate_digests
+
+    return arrow_duplicate_digests(pa.array(texts, pa.string()))
+
+
+def test_texts_that_normalise_alike_share_a_digest_and_others_do_not():
+    spaced = "one  two   three\t\tfour\n\n" * 40  # over 64 runs of spaces in one block: the masked deletion
+    alike = [
+        ["Hello,  World!", "hello, world", "  HELLO,\n\tworld?! ", "Hello,\x0bWORLD.", "«Hello, World»"],
+        [spaced, " ".join(spaced.split()), spaced.upper() + "!!"],
+        ["?!", "?!"],  # nothing left: keyed by the raw text
+        ["a" * 8 + "  " + "b" * 7, "A" * 8 + " " + "B" * 7],  # a 16-byte text: no padding
+    ]
+    different = [
+        "hello, world", "hello world", "hello, word", "hello, world\0", "hello, world\0\0", "hello,, world",
+        "abcdefghijklmnop", "ijklmnopabcdefgh", "abcdefgh", "abcdefgh\0", "?!", "!?", "", "a" * 8 + " " + "b" * 7,
+        spaced.strip(), "ünïcödé text", "unicode text", "x" * 4096, "x" * 4095,
+    ]
+    texts = [t for group in alike for t in group] + different
+    digests = _digests(texts)
+    np.testing.assert_array_equal(first_of_codes(first_of_digests(digests)), duplicate_groups(texts))
+    start = 0
+    for group in alike:
+        assert (digests[start : start + len(group)] == digests[start]).all(), group
+        start += len(group)
+    distinct = np.unique(digests[start:], axis=0)
+    assert len(distinct) == len(different)  # every pair differs, in both 64-bit halves
+    assert len(np.unique(digests[start:, 0])) == len(np.unique(digests[start:, 1])) == len(different)
+
+
+def test_digest_groups_do_not_depend_on_the_block_size(monkeypatch):
+    import curriculum.sharing as sharing
+
+    rng = random.Random(2)
+    texts = [rng.choice(PIECES) * rng.randrange(1, 40) for _ in range(300)]
+    whole = _digests(texts)
+    monkeypatch.setattr(sharing, "_BLOCK_BYTES", 100)  # a few rows per block
+    np.testing.assert_array_equal(_digests(texts), whole)
+    np.testing.assert_array_equal(first_of_digests(whole), duplicate_groups(texts))
+
+
+def test_first_of_digests_when_first_halves_collide():
+    # Rows 0, 2, 4 share a first half, rows 0 and 4 also the second: only they are copies.
+    digests = np.array([[5, 1], [9, 9], [5, 2], [3, 3], [5, 1], [9, 9], [5, 2]], dtype=np.uint64)
+    assert first_of_digests(digests).tolist() == [0, 1, 2, 3, 0, 1, 2]
+    assert first_of_digests(np.zeros((0, 2), dtype=np.uint64)).tolist() == []
+
+
+@pytest.mark.parametrize("codes", [[3, 3, 1, 3, 1, 0], [7, -2, 7, 10**12, -2], [2**40, 5, 2**40]])
+def test_first_of_codes(codes):
+    first: dict[int, int] = {}
+    expected = [first.setdefault(c, i) for i, c in enumerate(codes)]
+    assert first_of_codes(np.array(codes)).tolist() == expected
