@@ -108,9 +108,11 @@ class CurriculumConfig:
             by exp(-revisit_penalty x v / max(1, v_mean)), v the visits of its group of copies and v_mean their mean
             over all groups. Within the first pass over the data a revisit then costs a factor e^-revisit_penalty
             against a fresh row; later, only visits above the mean are penalised. 0 disables it.
-        refresh_every_steps (`int`, *optional*, defaults to `10`):
+        refresh_every_steps (`int` or `None`, *optional*):
             Optimizer steps between two recomputations of the sampling weights (a fixed point of the sample
-            stream, identical on every process).
+            stream, identical on every process). Defaults to 10, or to a thousandth of an epoch where that is more
+            (above ~2.6M rows at a global batch of 256): a recomputation costs O(rows), so a cadence in proportion
+            to the epoch keeps its cost per step constant at any dataset size.
         samples_per_epoch (`int` or `None`, *optional*):
             Samples drawn per epoch. Defaults to the dataset size; rounded up to a multiple of the global batch.
         seed (`int` or `None`, *optional*):
@@ -218,7 +220,9 @@ class CurriculumConfig:
     revisit_penalty: float = _field(
         0.0, "Weight factor exp(-penalty x visits / max(1, mean visits)): prefer rows trained on less often.", min=0.0
     )
-    refresh_every_steps: int = _field(10, "Optimizer steps between two recomputations of the weights.", min=1)
+    refresh_every_steps: int | None = _field(
+        None, "Optimizer steps between two recomputations of the weights (default: 10, or 1/1000 epoch if more).", min=1
+    )
     samples_per_epoch: int | None = _field(None, "Samples drawn per epoch (default: dataset size).", min=1)
     seed: int | None = _field(None, "Sampler seed (default: data_seed, else seed).", min=0)
     budget_unit: str = _field(

@@ -144,8 +144,8 @@ class Curriculum:
             self.row_weights = 1.0 / copies if alpha == 1.0 else copies.astype(np.float64) ** -alpha
 
         self.global_batch = global_batch
-        self.block_size = config.refresh_every_steps * global_batch
         self.epoch_length = math.ceil((config.samples_per_epoch or num_rows) / global_batch) * global_batch
+        self.block_size = default_refresh_steps(config, self.epoch_length // global_batch) * global_batch
         self.budget = _budget(config, num_rows, self.epoch_length, global_batch, max_steps, epochs)
         self.schedule = config.schedule_fn()
 
@@ -166,7 +166,7 @@ class Curriculum:
         if config.balances_tasks and config.task_signal == "progress":
             # Each task's natural sampling mass: its rows, each weighing its duplicate weight.
             self.group_mass = np.bincount(self.groups, weights=self.row_weights, minlength=self.num_groups)
-            self.task_progress = TaskProgress(self.num_groups, period=config.refresh_every_steps, decay=config.ema)
+            self.task_progress = TaskProgress(self.num_groups, period=self.refresh_steps, decay=config.ema)
 
         # Rows that can never be scored (no supervised token), and the observations with a non-finite loss so far.
         self._unscorable: np.ndarray | None = None  # the mask, or None while there is none
@@ -189,7 +189,7 @@ class Curriculum:
                 self.groups,
                 config.replay_threshold,
                 near_target=config.replay_value == "near_target",
-                refresh_steps=config.refresh_every_steps,
+                refresh_steps=self.refresh_steps,
             )
         self.step = 0
         self._last: dict[str, Any] = {}
@@ -652,9 +652,32 @@ class Curriculum:
 
     @property
     def refresh_steps(self) -> int:
-        """Optimizer steps per block of the stream (`refresh_every_steps`, or after an elastic resume the saved
-        block in this run's steps)."""
+        """Optimizer steps per block of the stream (`refresh_every_steps` or its default, see
+        [`default_refresh_steps`]; after an elastic resume the saved block in this run's steps)."""
         return self.block_size // self.global_batch
+
+
+# With refresh_every_steps unset: a recomputation at least every this many steps, and about this many per epoch.
+MIN_REFRESH_STEPS = 10
+REFRESHES_PER_EPOCH = 1000
+
+
+def default_refresh_steps(config: CurriculumConfig, epoch_steps: int) -> int:
+    """`config.refresh_every_steps`, or when unset `max(10, epoch_steps // 1000)`: a recomputation of the weights
+    costs O(rows), so on large datasets one per thousandth of an epoch keeps its cost per step bounded.
+
+    Example:
+
+    ```python
+    >>> default_refresh_steps(CurriculumConfig(), 400), default_refresh_steps(CurriculumConfig(), 390_625)
+    (10, 390)
+    >>> default_refresh_steps(CurriculumConfig(refresh_every_steps=5), 390_625)
+    5
+    ```
+    """
+    if config.refresh_every_steps is not None:
+        return config.refresh_every_steps
+    return max(MIN_REFRESH_STEPS, epoch_steps // REFRESHES_PER_EPOCH)
 
 
 def narrow_codes(codes: Any) -> np.ndarray:

@@ -34,7 +34,7 @@ def test_defaults_match_documentation():
     assert config.degree == 2.0 and config.milestones == [0.5] and config.rate == 5.0
     assert config.budget_samples is None
     assert (config.kernel, config.width, config.uniform_mix) == ("laplace", 0.25, 0.1)
-    assert config.refresh_every_steps == 10
+    assert config.refresh_every_steps is None  # 10, or a thousandth of an epoch on large data (core)
     assert config.samples_per_epoch is None and config.seed is None
     assert config.target(0.5) == pytest.approx(0.45)
     assert config.share_scores == "duplicates"
@@ -121,7 +121,7 @@ def test_from_dict_accepts_known_keys():
         # None for a non-optional field
         ("signal", None, r"signal should be a string, but got signal=None"),
         ("ema", None, r"ema should be a number, but got ema=None"),
-        ("refresh_every_steps", None, r"refresh_every_steps should be an integer, but got refresh_every_steps=None"),
+        ("refresh_every_steps", "ten", r"refresh_every_steps should be an integer, but got refresh_every_steps='ten'"),
         # list items not numbers / not a list
         ("milestones", ["a"], r"milestones should be a list of numbers, but got milestones=\['a'\]"),
         ("milestones", [0.2, None], r"milestones should be a list of numbers, but got milestones=\[0\.2, None\]"),

@@ -507,3 +507,14 @@ def test_normalized_entropy():
     assert normalized_entropy(np.array([1.0])) == 1.0
     concentrated = sampling_weights(np.linspace(0, 1, 100), 0.5, width=0.01, uniform_mix=0.0)
     assert normalized_entropy(concentrated) < normalized_entropy(sampling_weights(np.linspace(0, 1, 100), 0.5))
+
+
+def test_default_refresh_cadence_is_a_thousandth_of_an_epoch_on_large_data():
+    # A recomputation costs O(rows): unset, the cadence is 10 steps, or 1/1000 of an epoch when that is longer, so
+    # the refresh cost per step stays bounded at any dataset size. An explicit value is kept as it is.
+    small = Curriculum(CurriculumConfig(share_scores="none"), 50_000, global_batch=256)
+    large = Curriculum(CurriculumConfig(share_scores="none"), 3_000_000, global_batch=256)
+    fixed = Curriculum(CurriculumConfig(share_scores="none", refresh_every_steps=4), 3_000_000, global_batch=256)
+    assert small.refresh_steps == 10
+    assert large.refresh_steps == 3_000_192 // 256 // 1000 == 11 and large.block_size == 11 * 256
+    assert fixed.refresh_steps == 4

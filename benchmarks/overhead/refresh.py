@@ -59,13 +59,17 @@ class Parts:
         return self.curriculum.global_batch
 
 
-def build(num_rows: int, variant: Variant, global_batch: int, seed: int = 0) -> Parts:
+def build(
+    num_rows: int, variant: Variant, global_batch: int, seed: int = 0, refresh_every_steps: int | None = None
+) -> Parts:
     """The curriculum, sampler and callback for `num_rows` rows, with random group codes for the grouped variant.
 
     The dataset itself is never built (its group column would be 100M Python strings): the curriculum is built from
     integer group codes, with the budget set to one pass over the rows.
     """
-    config = dataclasses.replace(variant.config(), budget_samples=num_rows)
+    config = dataclasses.replace(
+        variant.config(), budget_samples=num_rows, refresh_every_steps=refresh_every_steps
+    )
     rng = np.random.default_rng(seed)
     groups = rng.integers(0, variant.groups, num_rows) if variant.groups else None
     names = [f"t{i}" for i in range(variant.groups)] if variant.groups else None
@@ -193,7 +197,7 @@ def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[s
     refresh(parts, draws)  # the first refresh (also a warm-up)
     current, peak = tracemalloc.get_traced_memory()
     result["refresh_peak_bytes"] = (peak - resident) / num_rows
-    refresh_steps = parts.curriculum.config.refresh_every_steps
+    refresh_steps = parts.curriculum.refresh_steps
     steps = 2 * refresh_steps
     draw_until(parts, steps * args.batch)
     rng = np.random.default_rng(2)
