@@ -13,8 +13,10 @@ from .config import ConfigError, CurriculumConfig, schema_markdown
 __all__ = ["main"]
 
 # Kept in step with curriculum.scoring.SCORERS (not imported here: it loads torch, and `validate` starts fast).
-_SCORERS = ("length", "cluster", "loss", "confidence", "miwv")
+_SCORERS = ("length", "cluster", "loss", "confidence", "miwv", "quality", "bloom", "disciplines", "thtb")
 _MODEL_SCORERS = ("loss", "confidence", "miwv")
+_JUDGE_SCORERS = ("quality", "bloom", "disciplines")
+_THTB_INPUTS = ("quality", "bloom", "disciplines", "length", "cluster")
 # The data-map fields that `report` writes, each as the column "curriculum_" + field.
 _REPORT_FIELDS = ("category", "noise", "confidence", "variability", "loss", "visits")
 
@@ -34,6 +36,27 @@ def _int_at_least(minimum: int, wording: str):
 
 _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
+
+
+def _number(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"should be a number, but got {text!r}")
+    return value
+
+
+def _template(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or name not in _JUDGE_SCORERS or not path:
+        raise argparse.ArgumentTypeError(
+            f"should be NAME=FILE with NAME one of {list(_JUDGE_SCORERS)} and FILE a template file, but got {text!r}"
+        )
+    return name, path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +84,11 @@ def _parser() -> argparse.ArgumentParser:
         "k-means clustering, plus the integer column cluster_id (the row's k-means cluster, usable as group_column "
         "when the data has no task column); loss / confidence: mean NLL / "
         "probability of the completion tokens under --model; miwv: one-shot minus zero-shot loss, the demonstration "
-        "being the row with the most similar prompt. Repeat for several scores.",
+        "being the row with the most similar prompt; quality (1-10), bloom (Bloom's taxonomy level 1-6), "
+        "disciplines (disciplines needed, 1-10): the answer of the local instruct model --judge-model to a prompt "
+        "template, NaN where it does not parse; thtb: The Harder The Better, quality filter then the mean of the "
+        "rank-normalised intrinsic (bloom, disciplines) and extrinsic (length, cluster) hardness, written with "
+        "all its inputs. Repeat for several scores.",
     )
     score.add_argument("--model", metavar="DIR", help="local model directory (with its tokenizer) for model scorers")
     score.add_argument(
@@ -69,6 +96,43 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="local sentence-transformers model directory: cluster clusters the rows on its embeddings instead of "
         'TF-IDF (needs pip install "curriculum[embeddings]"), and MIWV picks neighbours by its embeddings',
+    )
+    score.add_argument(
+        "--judge-model",
+        metavar="DIR",
+        help="local instruct model directory (with its tokenizer) that answers the quality, bloom and disciplines "
+        "templates, greedily (its chat template if it has one, else the plain template)",
+    )
+    score.add_argument(
+        "--judge-template",
+        metavar="NAME=FILE",
+        type=_template,
+        action="append",
+        default=[],
+        help="replace the packaged template (curriculum/scoring/prompts/NAME.txt) of a judge scorer (quality, bloom, "
+        "disciplines) by FILE, a text file with {instruction} (the prompt) and/or {response} (the completion); "
+        "repeat for several",
+    )
+    cache = score.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--judge-cache",
+        metavar="FILE",
+        help="JSON-lines cache of the judge's answers, so that an interrupted run continues where it stopped "
+        "(default: OUTPUT + .judge_cache.jsonl)",
+    )
+    cache.add_argument("--no-judge-cache", action="store_true", help="do not cache the judge's answers")
+    score.add_argument(
+        "--judge-batch-size", metavar="N", type=_positive_int, help="prompts per generate call (default: --batch-size)"
+    )
+    score.add_argument(
+        "--max-new-tokens", metavar="N", type=_positive_int, default=4, help="new tokens per judge answer (default: 4)"
+    )
+    score.add_argument(
+        "--quality-threshold",
+        metavar="X",
+        type=_number,
+        default=5.0,
+        help="thtb: rows whose quality is under X (or missing) get no thtb score (NaN) (default: 5)",
     )
     score.add_argument("--batch-size", metavar="N", type=_positive_int, default=8, help="batch size (default: 8)")
     score.add_argument("--max-length", metavar="N", type=_positive_int, help="keep the last N tokens of a sequence")
@@ -82,9 +146,22 @@ def _parser() -> argparse.ArgumentParser:
     select = commands.add_parser("select", help="keep the rows with the highest (or lowest) values of a column")
     select.add_argument("input", help="a `datasets` directory (save_to_disk), or a .jsonl, .json or .parquet file")
     select.add_argument("output", help="where to write the selected rows (format: its extension, else the input's)")
-    select.add_argument("--by", required=True, metavar="COLUMN", help="numeric column to rank by, e.g. score_loss")
+    select.add_argument(
+        "--by",
+        required=True,
+        metavar="COLUMN",
+        help="numeric column to rank by, e.g. score_loss; a scorer name (loss, thtb...) stands for its score_ column. "
+        "--by thtb without a score_thtb column computes it from the score_quality, score_bloom, score_disciplines, "
+        "score_length and score_cluster columns present; rows without a thtb score are never selected",
+    )
     select.add_argument("--budget", required=True, type=_positive_int, metavar="K", help="number of rows to keep")
     select.add_argument("--lowest", action="store_true", help="keep the lowest values (default: the highest)")
+    select.add_argument(
+        "--quality-threshold",
+        metavar="X",
+        type=_number,
+        help="with --by thtb: recompute thtb from its input columns with this quality threshold",
+    )
 
     report = commands.add_parser(
         "report",
@@ -109,9 +186,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_model(path: str, device):
+def _load_model(path: str, device, flag: str = "--model"):
     if not os.path.isdir(path):
-        raise ValueError(f"--model should be a local model directory, but {path!r} is not a directory")
+        raise ValueError(f"{flag} should be a local model directory, but {path!r} is not a directory")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -127,6 +204,19 @@ def _score(args: argparse.Namespace) -> None:
     needs_model = [s for s in scorers if s in _MODEL_SCORERS]
     if needs_model and args.model is None:
         raise ValueError(f"scorer(s) {needs_model} need --model DIR, a local model directory with its tokenizer")
+    needs_judge = [s for s in (_JUDGE_SCORERS if "thtb" in scorers else scorers) if s in _JUDGE_SCORERS]
+    if needs_judge and args.judge_model is None:
+        wanted = needs_judge if "thtb" not in scorers else ["thtb"]
+        raise ValueError(
+            f"scorer(s) {wanted} need --judge-model DIR, a local instruct model directory with its tokenizer"
+        )
+    templates = dict(args.judge_template)
+    unused = sorted(set(templates) - set(needs_judge))
+    if unused:
+        raise ValueError(f"--judge-template given for {unused}, but no such scorer is asked for (--scorer)")
+    cache = None
+    if needs_judge and not args.no_judge_cache:
+        cache = args.judge_cache or args.output.rstrip("/" + os.sep) + ".judge_cache.jsonl"
     state = process_state()
     try:
         with state.main_process_first():
@@ -134,6 +224,12 @@ def _score(args: argparse.Namespace) -> None:
         model = tokenizer = None
         if args.model is not None:
             model, tokenizer = _load_model(args.model, state.device)
+        judge = judge_tokenizer = None
+        if needs_judge:
+            if args.model is not None and os.path.abspath(args.judge_model) == os.path.abspath(args.model):
+                judge, judge_tokenizer = model, tokenizer
+            else:
+                judge, judge_tokenizer = _load_model(args.judge_model, state.device, "--judge-model")
         scored = score_dataset(
             dataset,
             scorers,
@@ -148,13 +244,35 @@ def _score(args: argparse.Namespace) -> None:
             max_length=args.max_length,
             progress=not args.no_progress,
             embedding_model=args.embedding_model,
+            judge_model=judge,
+            judge_tokenizer=judge_tokenizer,
+            judge_batch_size=args.judge_batch_size,
+            max_new_tokens=args.max_new_tokens,
+            judge_cache=cache,
+            judge_templates=templates,
+            judge_model_id=None if args.judge_model is None else os.path.abspath(args.judge_model),
+            quality_threshold=args.quality_threshold,
         )
         if state.is_main_process:
             fmt = save_rows(scored, args.output, like=args.input)
+            if "thtb" in scorers:  # its inputs are written too, before it
+                scorers = [s for s in scorers if s != "thtb"]
+                scorers += [s for s in _THTB_INPUTS if s not in scorers] + ["thtb"]
             columns = [args.column_prefix + s for s in scorers]
             if "cluster" in scorers:  # its cluster_id column follows its score column
                 columns.insert(columns.index(args.column_prefix + "cluster") + 1, "cluster_id")
             print(f"{args.output}: {len(scored)} rows with {', '.join(columns)} ({fmt})")
+            for name in needs_judge:
+                column = args.column_prefix + name
+                missing = sum(1 for v in scored[column] if v is None or v != v)
+                print(f"{column}: {missing} of {len(scored)} judge answers did not parse (missing, NaN)")
+            if "thtb" in scorers:
+                column = args.column_prefix + "thtb"
+                kept = sum(1 for v in scored[column] if v is not None and v == v)
+                print(f"{column}: {kept} of {len(scored)} rows pass the quality filter (quality >= "
+                      f"{args.quality_threshold:g})")
+            if cache is not None:
+                print(f"judge answers cached in {cache}")
         state.wait_for_everyone()
     finally:
         if state.num_processes > 1:
@@ -162,13 +280,46 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _select(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from .scoring import load_rows, save_rows, select_top
 
     dataset = load_rows(args.input)
-    selected = select_top(dataset, args.by, args.budget, lowest=args.lowest)
+    by = args.by
+    if by not in dataset.column_names and "score_" + by in dataset.column_names:
+        by = "score_" + by
+    if args.quality_threshold is not None and by not in ("thtb", "score_thtb"):
+        raise ValueError(f"--quality-threshold applies to --by thtb only, but got --by {args.by!r}")
+    if by in ("thtb", "score_thtb") and (by not in dataset.column_names or args.quality_threshold is not None):
+        from .scoring.thtb import DEFAULT_QUALITY_THRESHOLD, thtb_scores
+
+        inputs = {s: "score_" + s for s in _THTB_INPUTS if "score_" + s in dataset.column_names}
+        parts = {s: np.array(dataset[c], dtype=np.float64) for s, c in inputs.items() if s != "quality"}
+        if not parts:
+            raise ValueError(
+                f"--by {args.by} needs a score_thtb column or some of the columns "
+                f"{['score_' + s for s in _THTB_INPUTS if s != 'quality']} (and score_quality for the quality "
+                f"filter), but the dataset's columns are {dataset.column_names}; run curriculum score --scorer thtb"
+            )
+        quality = np.array(dataset[inputs["quality"]], dtype=np.float64) if "quality" in inputs else None
+        threshold = DEFAULT_QUALITY_THRESHOLD if args.quality_threshold is None else args.quality_threshold
+        by = "score_thtb"
+        values = thtb_scores(parts, quality=quality, quality_threshold=threshold)
+        if by in dataset.column_names:
+            dataset = dataset.remove_columns(by)
+        dataset = dataset.add_column(by, [float(v) for v in values])
+        print(f"thtb from {', '.join(inputs.values())} (quality threshold {threshold:g})")
+    if by == "score_thtb":
+        eligible = sum(1 for v in dataset[by] if v is not None and v == v)
+        if args.budget > eligible:
+            raise ValueError(
+                f"--budget {args.budget} exceeds the {eligible} rows that have a thtb score (the others fail the "
+                f"quality filter or have no score); pass --budget {eligible} or less"
+            )
+    selected = select_top(dataset, by, args.budget, lowest=args.lowest)
     fmt = save_rows(selected, args.output, like=args.input)
     which = "lowest" if args.lowest else "highest"
-    print(f"{args.output}: the {len(selected)} of {len(dataset)} rows with the {which} {args.by} ({fmt})")
+    print(f"{args.output}: the {len(selected)} of {len(dataset)} rows with the {which} {by} ({fmt})")
 
 
 def _state_file(checkpoint: str) -> str:

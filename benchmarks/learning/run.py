@@ -66,7 +66,10 @@ class Strategy:
     """A way to spend the budget. `levels`: train uniformly on the rows of these true levels only; `offline`: on the
     hardest half of the pool by the warm-up model's loss (`curriculum.scoring`, as `curriculum score --scorer loss`
     and `curriculum select`); `ordered`: the budget's rows drawn uniformly, then trained easiest level first;
-    `curriculum`: the online curriculum with these settings (over `ONLINE_BASE`)."""
+    `curriculum`: the online curriculum with these settings (over `ONLINE_BASE`); `thtb`: THTB scores
+    (`benchmarks/learning/thtb.py`; `"judge"`: quality filter and both halves, the intrinsic one from a noise judge;
+    `"extrinsic"`: length and cluster hardness only), as the hardest half of the pool without `curriculum`, as the
+    curriculum's `prior_column` with it."""
 
     name: str
     label: str
@@ -75,6 +78,7 @@ class Strategy:
     ordered: bool = False
     curriculum: dict[str, Any] | None = None
     pool: str = "pathological"
+    thtb: str | None = None
 
     def __post_init__(self) -> None:
         if self.pool not in POOLS:
@@ -88,6 +92,8 @@ PREVIOUS: dict[str, Any] = {"duplicate_key": "content", "task_balance": False, "
 REFERENCE_ROWS, REFERENCE_EXAMPLES = 2000, 8000
 # Clusters of the `cluster_id` column that stands in for a task column (five: the four tasks and `hash`).
 CLUSTERS = 5
+# The column of the THTB strategies' prior.
+THTB_PRIOR = "thtb_prior"
 
 STRATEGIES = {
     s.name: s
@@ -145,6 +151,15 @@ STRATEGIES = {
         Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
         Strategy("clean_online", "online (defaults), clean pool", curriculum={}, pool="clean"),
         *(Strategy(f"band{lv}", f"level {lv} only, clean pool", levels=(lv,), pool="clean") for lv in TRAIN_LEVELS),
+        # THTB (issue 13): static selection and curriculum prior; the judge is a noise stand-in (see thtb.py).
+        Strategy("thtb_static", "static THTB selection (hardest half; noise judge: filter + intrinsic, extrinsic)",
+                 thtb="judge"),
+        Strategy("thtb_extrinsic_static", "static THTB selection, extrinsic half only (hardest half)",
+                 thtb="extrinsic"),
+        Strategy("online_thtb_prior", "online (defaults), THTB prior (noise judge)",
+                 curriculum={"prior_column": THTB_PRIOR}, thtb="judge"),
+        Strategy("online_thtb_extrinsic_prior", "online (defaults), THTB prior, extrinsic half only",
+                 curriculum={"prior_column": THTB_PRIOR}, thtb="extrinsic"),
     )
 }
 
@@ -220,6 +235,7 @@ class Bench:
     clusters: dict[str, list[int]] = field(default_factory=dict)
     reference_state: dict[str, torch.Tensor] | None = None
     reference_losses: dict[str, np.ndarray] = field(default_factory=dict)
+    thtb_values: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
 
     def prepare(self, warm_up: bool = True) -> Bench:
         self.tokenizer = make_tokenizer()
@@ -294,6 +310,16 @@ class Bench:
             self.reference_losses[pool] = np.asarray(scored["score_loss"], dtype=np.float64)
         return self.reference_losses[pool]
 
+    def thtb(self, pool: str, kind: str) -> np.ndarray:
+        """Each row's THTB score (`benchmarks/learning/thtb.py`), `kind` `"judge"` or `"extrinsic"`."""
+        if (pool, kind) not in self.thtb_values:
+            from .thtb import pool_thtb
+
+            workdir = os.path.join(self.workdir, "thtb_templates")
+            values = pool_thtb(self.pool(pool), self.tokenizer, self.seed, workdir, judge=kind == "judge")
+            self.thtb_values[(pool, kind)] = values
+        return self.thtb_values[(pool, kind)]
+
     def offline_selection(self, pool: str) -> np.ndarray:
         """Rows of the hardest half of `pool` by the warm-up model's completion loss (`curriculum.scoring`)."""
         if pool not in self.offline_rows:
@@ -314,6 +340,18 @@ class Bench:
 def _training_rows(bench: Bench, strategy: Strategy, budget: int) -> tuple[Any, dict[str, Any]]:
     """The dataset the Trainer gets for `strategy`, and extra `SFTConfig` settings."""
     pool = bench.pool(strategy.pool)
+    if strategy.thtb is not None:
+        values = bench.thtb(strategy.pool, strategy.thtb)
+        if strategy.curriculum is not None:
+            return pool.add_column(THTB_PRIOR, [float(v) for v in values]), {}
+        from curriculum.scoring import select_top
+
+        from .thtb import HALF
+
+        kept = int(np.isfinite(values).sum())  # rows that pass the quality filter
+        chosen = select_top(pool.add_column(THTB_PRIOR, [float(v) for v in values]), THTB_PRIOR,
+                            min(kept, round(len(pool) * HALF)))  # fmt: skip
+        return chosen.remove_columns(THTB_PRIOR), {}
     if strategy.levels is not None:
         keep = np.flatnonzero(np.isin(np.asarray(pool["level"]), strategy.levels))
         return pool.select(keep), {}

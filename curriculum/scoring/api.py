@@ -7,10 +7,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MODEL_SCORERS", "SCORERS", "score_dataset", "select_top"]
+__all__ = ["JUDGE_SCORERS", "MODEL_SCORERS", "SCORERS", "score_dataset", "select_top"]
 
-SCORERS = ("length", "cluster", "loss", "confidence", "miwv")
+SCORERS = ("length", "cluster", "loss", "confidence", "miwv", "quality", "bloom", "disciplines", "thtb")
 MODEL_SCORERS = ("loss", "confidence", "miwv")
+# Answers of a local instruct model (the judge) to prompt templates (`curriculum.scoring.judge`).
+JUDGE_SCORERS = ("quality", "bloom", "disciplines")
+# What the THTB combination is computed from (`curriculum.scoring.thtb`), in the order its columns are written.
+THTB_INPUTS = ("quality", "bloom", "disciplines", "length", "cluster")
 # The column of each row's k-means cluster, written with the "cluster" score (the same clustering).
 CLUSTER_ID_COLUMN = "cluster_id"
 
@@ -38,7 +42,11 @@ def _scorer_list(scorers: str | Sequence[str]) -> list[str]:
     unknown = [s for s in names if s not in SCORERS]
     if unknown:
         raise ValueError(f"unknown scorer(s) {unknown}; the scorers are {list(SCORERS)}")
-    return list(dict.fromkeys(names))
+    names = list(dict.fromkeys(names))
+    if "thtb" in names:  # its inputs are written too, before it
+        names = [s for s in names if s != "thtb"]
+        names += [s for s in THTB_INPUTS if s not in names] + ["thtb"]
+    return names
 
 
 def score_dataset(
@@ -57,6 +65,14 @@ def score_dataset(
     separator: str = "\n\n",
     progress: bool = True,
     embedding_model: str | None = None,
+    judge_model: Any = None,
+    judge_tokenizer: Any = None,
+    judge_batch_size: int | None = None,
+    max_new_tokens: int = 4,
+    judge_cache: str | None = None,
+    judge_templates: dict[str, str] | None = None,
+    judge_model_id: str | None = None,
+    quality_threshold: float = 5.0,
 ) -> Any:
     r"""
     Offline hardness scores of every row of a prompt/completion dataset, one new column per scorer (higher =
@@ -73,15 +89,23 @@ def score_dataset(
       ([`~curriculum.scoring.sentence.embedding_clusters`]); this needs `pip install "curriculum[embeddings]"`.
     - `"loss"`, `"confidence"`, `"miwv"`: mean NLL, mean probability of the completion tokens, and one-shot minus
       zero-shot loss, under `model` ([`~curriculum.scoring.lm.lm_scores`]); they need `model` and `tokenizer`.
+    - `"quality"` (1-10), `"bloom"` (Bloom's taxonomy level, 1-6), `"disciplines"` (disciplines needed, 1-10): the
+      greedy answer of the local instruct model `judge_model` to a prompt template, parsed strictly; NaN where the
+      answer does not parse ([`~curriculum.scoring.judge.judge_scores`]). They need `judge_model` and
+      `judge_tokenizer`.
+    - `"thtb"`: the THTB combination in [0, 1] ([`~curriculum.scoring.thtb.thtb_scores`]): rows with quality under
+      `quality_threshold` (or missing) get NaN, the others the mean of the rank-normalised intrinsic half (bloom,
+      disciplines) and extrinsic half (length, cluster). Its inputs are written as columns too, before it.
 
-    Under `accelerate launch`/`torchrun` the model scorers split the rows across processes and every process gets
-    the full, identically ordered columns.
+    Under `accelerate launch`/`torchrun` the model and judge scorers split the rows across processes and every
+    process gets the full, identically ordered columns.
 
     Args:
         dataset (`datasets.Dataset`):
             Rows with a prompt and a completion column of strings.
         scorers (`str` or `Sequence[str]`):
-            Any of `"length"`, `"cluster"`, `"loss"`, `"confidence"`, `"miwv"`.
+            Any of `"length"`, `"cluster"`, `"loss"`, `"confidence"`, `"miwv"`, `"quality"`, `"bloom"`,
+            `"disciplines"`, `"thtb"`.
         model (`PreTrainedModel`, *optional*), tokenizer (`PreTrainedTokenizerBase`, *optional*):
             A causal LM and its tokenizer, for the model scorers.
         prompt_column (`str`, *optional*, defaults to `"prompt"`):
@@ -108,6 +132,21 @@ def score_dataset(
             Text between the MIWV demonstration and the prompt.
         progress (`bool`, *optional*, defaults to `True`):
             Progress bar of the model scorers and of the embedding model (main process only).
+        judge_model (`PreTrainedModel`, *optional*), judge_tokenizer (`PreTrainedTokenizerBase`, *optional*):
+            A local instruct causal LM and its tokenizer, for the judge scorers (its chat template if it has one).
+        judge_batch_size (`int`, *optional*):
+            Prompts per `generate` call of the judge; defaults to `batch_size`.
+        max_new_tokens (`int`, *optional*, defaults to `4`):
+            New tokens per judge answer (greedy).
+        judge_cache (`str`, *optional*):
+            JSON-lines file of the judge's answers: read first, appended to per batch, so an interrupted pass run
+            again only asks about the rows not answered yet.
+        judge_templates (`dict[str, str]`, *optional*):
+            Template files replacing the packaged ones (`curriculum/scoring/prompts/*.txt`), by judge score name.
+        judge_model_id (`str`, *optional*):
+            The judge's identity in the cache keys; defaults to `judge_model.name_or_path`.
+        quality_threshold (`float`, *optional*, defaults to `5.0`):
+            The quality filter of `"thtb"`: rows whose quality is under it get NaN.
 
     Returns:
         `datasets.Dataset`: the dataset with the score columns added (float64), and with `"cluster"` the `cluster_id`
@@ -129,6 +168,12 @@ def score_dataset(
         raise ValueError(
             f"scorer(s) {needs_model} need a causal LM: pass model=... and tokenizer=... (--model DIR on the "
             "command line)"
+        )
+    needs_judge = [s for s in names if s in JUDGE_SCORERS]
+    if needs_judge and (judge_model is None or judge_tokenizer is None):
+        raise ValueError(
+            f"scorer(s) {needs_judge} need a local instruct model as judge: pass judge_model=... and "
+            "judge_tokenizer=... (--judge-model DIR on the command line)"
         )
     if not isinstance(column_prefix, str):
         raise ValueError(f"column_prefix should be a string, but got column_prefix={column_prefix!r}")
@@ -175,6 +220,29 @@ def score_dataset(
                 neighbors=neighbors,
             )
         )
+    if needs_judge:
+        from .judge import judge_scores
+
+        columns.update(
+            judge_scores(
+                judge_model,
+                judge_tokenizer,
+                prompts,
+                completions,
+                needs_judge,
+                templates=judge_templates,
+                batch_size=batch_size if judge_batch_size is None else judge_batch_size,
+                max_new_tokens=max_new_tokens,
+                cache=judge_cache,
+                model_id=judge_model_id,
+                progress=progress,
+            )
+        )
+    if "thtb" in names:
+        from .thtb import thtb_scores
+
+        parts = {k: columns[k] for k in ("bloom", "disciplines", "length", "cluster")}
+        columns["thtb"] = thtb_scores(parts, quality=columns["quality"], quality_threshold=quality_threshold)
     new: list[tuple[str, list]] = []
     for name in names:
         column = column_prefix + name
