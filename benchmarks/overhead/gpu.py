@@ -1,4 +1,4 @@
-"""GPU checks: the step-time ratio with / without the curriculum at ~100M parameters in bf16, and Liger's per-row values.
+"""GPU checks: step-time ratios with / without the curriculum at ~100M parameters in bf16, Liger's per-row values.
 
     python -m benchmarks.overhead.gpu --out results/   # needs a CUDA GPU (and liger-kernel for the Liger parts)
 

@@ -132,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for workers in args.workers:
             runs = {mode: run_loop(num_rows, mode, workers, args) for mode in args.modes}
             any_run = next(iter(runs.values()))
-            cells = [f"{runs[m]['wait_ms']:.2f}" if m in runs else "-" for m in ("uniform", "synchronous", "background")]
+            modes = ("uniform", "synchronous", "background")
+            cells = [f"{runs[m]['wait_ms']:.2f}" if m in runs else "-" for m in modes]
             added = "-"
             if "uniform" in runs and "background" in runs:
                 added = f"{100 * (runs['background']['wait_ms'] - runs['uniform']['wait_ms']) / args.step_ms:.2f}%"

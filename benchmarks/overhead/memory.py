@@ -177,8 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(measure(args.rows[0], args.configs[0])))
         return 0
     print(
-        f"# Memory held per row\n\nGlobal batch {GLOBAL_BATCH}, refresh every 10 steps, 30% of rows trained on, 2 "
-        "refresh blocks trained as a Trainer does (observations and draws in the background thread). held: distinct "
+        f"# Memory held per row\n\nGlobal batch {GLOBAL_BATCH}, default refresh cadence (10 steps, or 1/1000 of an "
+        "epoch), 30% of rows trained on, 2 refresh blocks trained as a Trainer does (observations and draws in the "
+        "background thread). held: distinct "
         "NumPy buffers reachable from the curriculum, sampler and callback. RSS: resident memory after minus before "
         "the build; peak: the most resident memory minus before the build (a refresh's temporaries included). Each "
         "measurement runs in a fresh process.\n",

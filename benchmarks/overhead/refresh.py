@@ -345,8 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     variants = [Variant("no groups", 0), Variant(f"{args.groups} tasks, balanced", args.groups)]
     print(
         f"# Cost of a refresh and of a step's update by dataset size\n\nnumpy {np.__version__}, CPU; {args.seen:.0%} "
-        f"of rows trained on (random losses), global batch {args.batch}, default config (refresh every 10 steps, "
-        f"laplace kernel), replay share 0.1 (snapshot every 10 steps); grouped variant: {args.groups} tasks with "
+        f"of rows trained on (random losses), global batch {args.batch}, default config (refresh every 10 steps or "
+        f"1/1000 of an epoch, laplace kernel), replay share 0.1 (a snapshot at every refresh); grouped variant: "
+        f"{args.groups} tasks with "
         "task balance. Times are medians; memory is traced with tracemalloc (numpy's buffers included).\n",
         flush=True,
     )
