@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
     "LEVELS",
     "TASKS",
+    "make_bigram_model",
     "make_graded_dataset",
     "make_tiny_model",
     "make_tokenizer",
@@ -125,3 +127,42 @@ def tokenize_for_causal_lm(dataset, tokenizer, max_length: int = 64):
         return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
     return dataset.map(encode, remove_columns=["prompt", "completion"])
+
+
+def make_bigram_model(tokenizer: Any, next_token: Callable[[str], str]) -> Any:
+    """A tiny Llama whose greedy continuation depends only on the last token: after token `t` it emits
+    `next_token(t)` (a token of `tokenizer`). Its one layer is zeroed, its embedding is the identity and its LM head
+    holds one large weight per token, so a judge's answers are known in advance (tests, benchmark stand-ins).
+
+    Example:
+
+    ```python
+    >>> tokenizer = make_tokenizer()
+    >>> model = make_bigram_model(tokenizer, lambda t: "3" if t == "c" else "</s>")
+    >>> out = model.generate(tokenizer("abc", return_tensors="pt").input_ids, max_new_tokens=3, do_sample=False)
+    >>> tokenizer.decode(out[0, 3:], skip_special_tokens=True)
+    '3'
+    ```
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    vocab = len(tokenizer)
+    config = LlamaConfig(
+        vocab_size=vocab, hidden_size=vocab, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1,
+        num_key_value_heads=1, head_dim=8, max_position_embeddings=1024, pad_token_id=0, bos_token_id=2,
+        eos_token_id=3, tie_word_embeddings=False,
+    )  # fmt: skip
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.model.embed_tokens.weight.copy_(torch.eye(vocab))
+        model.model.norm.weight.fill_(1.0)
+        for layer in model.model.layers:
+            layer.input_layernorm.weight.fill_(1.0)
+            layer.post_attention_layernorm.weight.fill_(1.0)
+        for t in range(vocab):
+            nxt = tokenizer.convert_tokens_to_ids(next_token(tokenizer.convert_ids_to_tokens(t)))
+            model.lm_head.weight[nxt, t] = 10.0
+    return model.eval()

@@ -29,7 +29,7 @@ from curriculum.cli import main
 from curriculum.scoring import load_rows, score_dataset
 from curriculum.scoring.judge import AnswerCache, judge_scores, load_templates, parse_answer, prompt_ids, render
 from curriculum.scoring.thtb import rank01, thtb_scores
-from curriculum.toy import make_tokenizer
+from curriculum.toy import make_bigram_model, make_tokenizer
 from processes import PYTHON, check_ok, run_process
 
 # The next token after each token; any other token is followed by EOS.
@@ -39,27 +39,7 @@ TABLE[":"] = "4"  # the packaged templates end with "Answer:"
 
 def bigram_judge(tokenizer, table=TABLE, default="</s>"):
     """A tiny Llama whose greedy continuation of a prompt follows `table` from the prompt's last token."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    vocab = len(tokenizer)
-    config = LlamaConfig(
-        vocab_size=vocab, hidden_size=vocab, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1,
-        num_key_value_heads=1, head_dim=8, max_position_embeddings=1024, pad_token_id=0, bos_token_id=2,
-        eos_token_id=3, tie_word_embeddings=False,
-    )  # fmt: skip
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        model.model.embed_tokens.weight.copy_(torch.eye(vocab))
-        model.model.norm.weight.fill_(1.0)
-        for layer in model.model.layers:
-            layer.input_layernorm.weight.fill_(1.0)
-            layer.post_attention_layernorm.weight.fill_(1.0)
-        for t in range(vocab):
-            nxt = table.get(tokenizer.convert_ids_to_tokens(t), default)
-            model.lm_head.weight[tokenizer.convert_tokens_to_ids(nxt), t] = 10.0
-    return model.eval()
+    return make_bigram_model(tokenizer, lambda token: table.get(token, default))
 
 
 class Counting:

@@ -28,32 +28,15 @@ HALF = 0.5  # the static selection keeps the hardest half of the pool, as the `o
 
 
 def noise_judge(tokenizer: Any, seed: int) -> Any:
-    """The seeded bigram judge described in the module docstring."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The seeded bigram judge described in the module docstring: after a digit 1-9 a space (the answer ends), after
+    any other token a digit 1-6 drawn once per token (valid for every score)."""
+    from curriculum.toy import make_bigram_model
 
-    vocab = len(tokenizer)
-    config = LlamaConfig(
-        vocab_size=vocab, hidden_size=vocab, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1,
-        num_key_value_heads=1, head_dim=8, max_position_embeddings=1024, pad_token_id=0, bos_token_id=2,
-        eos_token_id=3, tie_word_embeddings=False,
-    )  # fmt: skip
-    model = LlamaForCausalLM(config)
     rng = random.Random(f"noise-judge-{seed}")
-    space = tokenizer.convert_tokens_to_ids(" ")
-    digits = [tokenizer.convert_tokens_to_ids(str(d)) for d in range(1, 10)]
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        model.model.embed_tokens.weight.copy_(torch.eye(vocab))
-        model.model.norm.weight.fill_(1.0)
-        for layer in model.model.layers:
-            layer.input_layernorm.weight.fill_(1.0)
-            layer.post_attention_layernorm.weight.fill_(1.0)
-        for t in range(vocab):
-            nxt = space if t in digits else rng.choice(digits[:6])  # 1-6: valid for every score
-            model.lm_head.weight[nxt, t] = 10.0
-    return model.eval()
+    digits = [str(d) for d in range(1, 10)]
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))  # drawn in id order
+    answers = {token: " " if token in digits else rng.choice(digits[:6]) for token in tokens}
+    return make_bigram_model(tokenizer, answers.__getitem__)
 
 
 def pool_thtb(data: Any, tokenizer: Any, seed: int, workdir: str, judge: bool) -> np.ndarray:
