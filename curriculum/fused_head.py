@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -120,6 +121,7 @@ class _LigerScaledSum(torch.autograd.Function):
         return grads[0], grads[1], None, grads[2], None, None
 
 
+@functools.cache
 def _liger_scaled_sum_available() -> bool:
     try:
         from liger_kernel.ops.fused_linear_cross_entropy import fused_linear_cross_entropy_forward
@@ -149,6 +151,7 @@ def fused_loss_and_token_nll(
     return nll.sum() / divisor, nll.detach()
 
 
+@functools.cache  # asked at every training forward: looked up once
 def _liger_available() -> bool:
     try:
         import liger_kernel.transformers  # noqa: F401
