@@ -17,7 +17,9 @@ from ..samplers import CurriculumSampler
 
 __all__ = ["CurriculumCallback"]
 
-_FORMAT = 5  # 5: no last_step, visit counts in uint16, the stream record in int32
+_FORMAT = 6  # 5: no last_step, uint16 visit counts, an int32 stream; 6: task progress on first visits, the pass drawn
+# Sampler state kept as arrays in the state file (the rest goes to its JSON part).
+_SAMPLER_ARRAYS = ("stream", "replayed", "taken")
 
 
 class CurriculumCallback(TrainerCallback):
@@ -105,8 +107,9 @@ class CurriculumCallback(TrainerCallback):
         """`(arrays, meta)`: the curriculum's and the sampler's arrays, and the JSON-serialisable rest."""
         sampler_state = self.sampler.state_dict()
         arrays = {f"curriculum.{k}": v for k, v in self.curriculum.state_dict().items()}
-        for key in ("stream", "replayed"):
-            arrays[f"sampler.{key}"] = sampler_state.pop(key)
+        for key in _SAMPLER_ARRAYS:
+            if key in sampler_state:
+                arrays[f"sampler.{key}"] = sampler_state.pop(key)
         return arrays, {"format": _FORMAT, "sampler": sampler_state, "fingerprint": self.fingerprint()}
 
     def fingerprint(self) -> dict[str, Any]:
@@ -124,7 +127,7 @@ class CurriculumCallback(TrainerCallback):
         check_fingerprint(meta["fingerprint"], self.fingerprint(), self.curriculum.config.resume_allow_changes, path)
         prefix = "curriculum."
         self.curriculum.load_state_dict({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
-        stream = {key: arrays[f"sampler.{key}"] for key in ("stream", "replayed")}
+        stream = {key: arrays[f"sampler.{key}"] for key in _SAMPLER_ARRAYS if f"sampler.{key}" in arrays}
         self.sampler.load_state_dict({**meta["sampler"], **stream})
 
     def save(self, folder: str | os.PathLike) -> None:

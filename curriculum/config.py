@@ -224,6 +224,11 @@ class CurriculumConfig:
         None, "Optimizer steps between two recomputations of the weights (default: 10, or 1/1000 epoch if more).", min=1
     )
     samples_per_epoch: int | None = _field(None, "Samples drawn per epoch (default: dataset size).", min=1)
+    replacement: bool = _field(
+        True,
+        "Draw with replacement (each draw independent), or without: every row once per epoch, the weights deciding "
+        "the order (and so which rows a partial epoch trains on).",
+    )
     seed: int | None = _field(None, "Sampler seed (default: data_seed, else seed).", min=0)
     budget_unit: str = _field(
         "samples", "What progress counts: samples consumed, or unique rows trained on.", choices=("samples", "unique_rows")
@@ -264,6 +269,10 @@ class CurriculumConfig:
         choices=("none", "mixture"),
     )
     noise_min_visits: int = _field(2, "Visits before a row's loss enters the noise mixture.", min=1)
+    noise_signal: str = _field(
+        "loss", "Per-row loss the noise mixture is fitted to: the running loss, or the loss at the row's first visit.",
+        choices=("loss", "first_loss"),
+    )
     content_column: str | None = _field(
         None, "Column whose text identifies a row for score sharing (default: prompt+completion, text or messages)."
     )

@@ -21,7 +21,7 @@ from .scores import ScoreTable
 from .sharing import ScoreSharing, build_sharing, duplicate_groups
 from .weights import normalized_entropy, sampling_weights, task_shares
 
-__all__ = ["Curriculum"]
+__all__ = ["Curriculum", "draw_without_replacement"]
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,9 @@ class Curriculum:
         if config.balances_tasks and config.task_signal == "progress":
             # Each task's natural sampling mass: its rows, each weighing its duplicate weight.
             self.group_mass = np.bincount(self.groups, weights=self.row_weights, minlength=self.num_groups)
-            self.task_progress = TaskProgress(self.num_groups, period=self.refresh_steps, decay=config.ema)
+            self.task_progress = TaskProgress(
+                self.group_mass, period=self.refresh_steps, gamma=config.task_gamma, min_share=config.task_min_share
+            )
 
         # Rows that can never be scored (no supervised token), and the observations with a non-finite loss so far.
         self._unscorable: np.ndarray | None = None  # the mask, or None while there is none
@@ -332,7 +334,7 @@ class Curriculum:
         target = self.target(position)
         shares = None
         if self.task_progress is not None:
-            shares = self.task_progress.shares(self.group_mass, c.task_gamma, c.task_min_share)
+            shares = self.task_progress.shares()
         elif c.balances_tasks:
             shares = task_shares(
                 self.scores.confidence, self.groups, self.num_groups, c.task_gamma, c.task_min_share, self.task_prior
@@ -356,15 +358,27 @@ class Curriculum:
         self._last = {"target": target, "entropy": normalized_entropy(probs), "shares": shares}
         return probs, difficulty
 
-    def draw(self, position: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Draw `size` rows (with replacement) of the stream block starting at `position`, which must start a global
-        batch. Returns the rows and whether each came from the replay buffer: round(replay_share x global_batch)
-        random slots of every global batch do, once the buffer holds a row."""
-        cdf, difficulty = self._weights(position)
-        np.cumsum(cdf, out=cdf)  # in place: no second array of the dataset's size
-        cdf /= cdf[-1]
-        rows = np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), self.num_rows - 1)
-        del cdf
+    def draw(
+        self, position: int, size: int, rng: np.random.Generator, taken: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw `size` rows of the stream block starting at `position`, which must start a global batch. Returns the
+        rows and whether each came from the replay buffer: round(replay_share x global_batch) random slots of every
+        global batch do, once the buffer holds a row.
+
+        With `replacement=True` the draws are independent. Otherwise `taken` (a boolean mask of the rows, updated in
+        place) holds the rows already drawn in the current pass: the block is a weighted draw without replacement
+        among the others (see [`draw_without_replacement`]), and a pass ends when every row that can be drawn has
+        been."""
+        probs, difficulty = self._weights(position)
+        if self.config.replacement:
+            cdf = np.cumsum(probs, out=probs)  # in place: no second array of the dataset's size
+            cdf /= cdf[-1]
+            rows = np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), self.num_rows - 1)
+        else:
+            if taken is None:
+                raise ValueError("replacement=False needs taken=..., the mask of the rows drawn in the current pass")
+            rows = draw_without_replacement(probs, size, rng, taken)
+        del probs
         replayed = np.zeros(size, dtype=bool)
         per_batch = round(self.config.replay_share * self.global_batch)
         if self.replay is not None and per_batch and len(self.replay):
@@ -372,6 +386,8 @@ class Curriculum:
                 chosen = rng.choice(self.global_batch, size=per_batch, replace=False)
                 replayed[start + chosen[chosen < size - start]] = True
             buffer = self.replay.rows()
+            if taken is not None and not self.config.replacement:
+                taken[rows[replayed]] = False  # drawn, then replaced by a replay: not trained in this pass
             rows[replayed] = buffer[rng.integers(0, buffer.size, int(replayed.sum()))]
         self._sampled.append((position, np.asarray(difficulty[rows], dtype=np.float64)))
         return rows, replayed
@@ -401,7 +417,10 @@ class Curriculum:
     def noise_probability(self) -> np.ndarray:
         """Each row's probability of being a wrong answer (0 for rows with too few visits): the posterior of the
         high-loss component of a two-component mixture on the running loss within its group."""
-        return noise_probability(self.scores.loss, self.scores.count, self.groups, self.config.noise_min_visits)
+        c = self.config
+        if c.noise_signal == "first_loss":  # a held-out loss: a wrong answer to a known skill stands out at once
+            return noise_probability(self.scores.first_loss, self.scores.count, self.groups, 1)
+        return noise_probability(self.scores.loss, self.scores.count, self.groups, c.noise_min_visits)
 
     def _categories(self, noise: np.ndarray) -> np.ndarray:
         t = self.scores
@@ -459,9 +478,12 @@ class Curriculum:
         if keep is not None:
             rows, loss, confidence = rows[keep], np.asarray(loss)[keep], np.asarray(confidence)[keep]
         if self.task_progress is not None:
-            prev = self.scores.loss[rows].astype(np.float64)
-            prev[self.scores.count[rows] == 0] = np.nan
-            self.task_progress.observe(self.groups[rows], prev, loss, step)
+            first = self.scores.count[rows] == 0
+            if first.any():  # a row twice in the step: its first occurrence only is a first visit
+                once = np.zeros(rows.size, dtype=bool)
+                once[np.unique(rows, return_index=True)[1]] = True
+                first &= once
+            self.task_progress.observe(self.groups[rows], first, loss, step)
         self.scores.update(rows, loss, confidence, step=step)
         self.step = step
         if self.replay is not None and (rows.size or keep is not None):
@@ -527,6 +549,7 @@ class Curriculum:
                 1.0 if self.row_weights is None else self.row_weights
             )
             self.group_mass = np.bincount(self.groups, weights=weights, minlength=self.num_groups)
+            self.task_progress.natural = self.group_mass
         if self.config.budget_unit == "unique_rows" and self.config.budget_samples is None:
             self.budget = self.num_rows - count
 
@@ -602,7 +625,7 @@ class Curriculum:
         if self.replay is not None:
             self.replay.load_state_dict(part("replay."))
         if self.task_progress is not None:
-            if "tasks.progress" not in state:
+            if "tasks.current" not in state and "tasks.progress" not in state:
                 raise ValueError("the checkpoint was saved without task_signal='progress'; resume with the same setting")
             self.task_progress.load_state_dict(part("tasks."))
         if "unscorable" in state:  # absent from older checkpoints: keep the rows known now
@@ -655,6 +678,43 @@ class Curriculum:
         """Optimizer steps per block of the stream (`refresh_every_steps` or its default, see
         [`default_refresh_steps`]; after an elastic resume the saved block in this run's steps)."""
         return self.block_size // self.global_batch
+
+
+def draw_without_replacement(probs: np.ndarray, size: int, rng: np.random.Generator, taken: np.ndarray) -> np.ndarray:
+    """`size` rows drawn one after another without replacement with probabilities proportional to `probs`, among
+    the rows with `probs > 0` not yet `taken`; `taken` is updated in place, and cleared (a new pass) when every such
+    row is taken. Exponential keys (Efraimidis and Spirakis 2006): each candidate gets log(u) / p with u uniform in
+    (0, 1), and the rows with the largest keys, in decreasing order, are a sequential weighted draw without
+    replacement. O(rows) per call.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> taken = np.zeros(4, dtype=bool)
+    >>> rows = draw_without_replacement(np.array([0.1, 0.2, 0.3, 0.4]), 6, np.random.default_rng(0), taken)
+    >>> sorted(rows[:4].tolist()), int(taken.sum())  # every row once, then a new pass
+    ([0, 1, 2, 3], 2)
+    ```
+    """
+    out = np.empty(size, dtype=np.int64)
+    filled = 0
+    while filled < size:
+        candidates = np.flatnonzero((probs > 0) & ~taken)
+        if candidates.size == 0:
+            if not (probs > 0).any():
+                raise ValueError("no row can be drawn: every probability is 0")
+            taken[:] = False  # every row of the pass is drawn: a new pass
+            continue
+        k = min(size - filled, candidates.size)
+        keys = np.log(rng.random(candidates.size))
+        keys /= probs[candidates]
+        top = np.argpartition(keys, candidates.size - k)[candidates.size - k :] if k < candidates.size else np.arange(k)
+        chosen = candidates[top[np.argsort(-keys[top], kind="stable")]]
+        taken[chosen] = True
+        out[filled : filled + k] = chosen
+        filled += k
+    return out
 
 
 # With refresh_every_steps unset: a recomputation at least every this many steps, and about this many per epoch.

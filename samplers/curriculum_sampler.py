@@ -87,11 +87,13 @@ class CurriculumSampler(Sampler[int]):
         self._drawn = 0
         self._scheduled = 0  # blocks drawn or being drawn in the background
         self._rng = np.random.default_rng([self.seed, self.epoch])
+        # Without replacement: the rows drawn in the current pass (each epoch starts a new one).
+        self._taken = None if self.curriculum.config.replacement else np.zeros(self.curriculum.num_rows, dtype=bool)
 
     def _draw_block(self) -> None:
         start = self._drawn
         stop = min(start + self.curriculum.block_size, len(self))
-        rows, replayed = self.curriculum.draw(self.epoch * len(self) + start, stop - start, self._rng)
+        rows, replayed = self.curriculum.draw(self.epoch * len(self) + start, stop - start, self._rng, self._taken)
         self._stream[start:stop] = rows
         self._record_replayed(start, replayed)
         self._drawn = stop
@@ -211,6 +213,7 @@ class CurriculumSampler(Sampler[int]):
             "replayed": self.replayed.copy(),
             "rng": self._rng.bit_generator.state,
             "ahead": self.ahead,
+            **({} if self._taken is None else {"taken": np.packbits(self._taken)}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -229,3 +232,9 @@ class CurriculumSampler(Sampler[int]):
         self._record_replayed(0, np.asarray(state["replayed"], dtype=bool))
         self._drawn = self._scheduled = int(stream.size)
         self._rng.bit_generator.state = state["rng"]
+        if self._taken is not None:
+            if "taken" not in state:
+                raise ValueError(
+                    "the checkpoint's sampler drew with replacement; resume with replacement=true (or start afresh)"
+                )
+            self._taken[:] = np.unpackbits(np.asarray(state["taken"], dtype=np.uint8), count=len(self._taken)).astype(bool)

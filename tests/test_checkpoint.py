@@ -151,10 +151,10 @@ def test_state_of_an_older_format_is_refused(tmp_path):
     callback = CurriculumCallback(curriculum, CurriculumSampler(curriculum, seed=0))
     arrays, meta = callback.state_dict()
     old = {k: v for k, v in arrays.items() if k != "curriculum.scores.confidence_var"}
-    with pytest.raises(ValueError, match="has format 3 but this version reads format 5"):
+    with pytest.raises(ValueError, match="has format 3 but this version reads format 6"):
         callback.load_state_dict(old, {**meta, "format": 3})
     # Format 4 held the score table's last_step and int32 counts and an int64 stream record: refused as well.
-    with pytest.raises(ValueError, match="has format 4 but this version reads format 5"):
+    with pytest.raises(ValueError, match="has format 4 but this version reads format 6"):
         callback.load_state_dict(arrays, {**meta, "format": 4})
     # Even a file that claims the current format but lacks the variance is refused, naming what is missing.
     with pytest.raises(ValueError, match=r"lacks \['confidence_var'\]"):

@@ -63,10 +63,18 @@ NOISE_AND_PROGRESS = CurriculumConfig(
 )
 
 
+# Sampling without replacement with replay: the pass's drawn rows are part of the state.
+WITHOUT_REPLACEMENT = CurriculumConfig(
+    group_column="task", refresh_every_steps=2, start=0.0, end=1.0, width=0.1, replacement=False, replay_share=0.25,
+    replay_buffer_size=8, replay_threshold=0.5,
+)
+
+
 @pytest.mark.parametrize(
     "kind, workers, config",
-    [("trainer", 2, None), ("sft", 0, None), ("trainer", 0, STRATEGIES), ("sft", 0, NOISE_AND_PROGRESS)],
-    ids=["trainer", "sft", "replay-and-task-balance", "noise-and-progress"],
+    [("trainer", 2, None), ("sft", 0, None), ("trainer", 0, STRATEGIES), ("sft", 0, NOISE_AND_PROGRESS),
+     ("trainer", 0, WITHOUT_REPLACEMENT)],
+    ids=["trainer", "sft", "replay-and-task-balance", "noise-and-progress", "without-replacement"],
 )
 def test_resume_matches_uninterrupted_run(tmp_path, tokenizer, kind, workers, config):
     raw = make_graded_dataset(48, seed=2)

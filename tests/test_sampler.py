@@ -518,3 +518,69 @@ def test_default_refresh_cadence_is_a_thousandth_of_an_epoch_on_large_data():
     assert small.refresh_steps == 10
     assert large.refresh_steps == 3_000_192 // 256 // 1000 == 11 and large.block_size == 11 * 256
     assert fixed.refresh_steps == 4
+
+
+# ---------------------------------------------------------------------------------------------------- without replacement
+
+
+def test_without_replacement_draws_every_row_once_per_pass_in_weighted_order():
+    # 100 samples of 30 rows: three full passes then 10 draws, each pass a permutation of the rows.
+    sampler = make_sampler(30, num_samples=100, refresh_every=16, replacement=False, uniform_mix=0.05, width=0.1)
+    stream = np.array(list(sampler))
+    for k in range(3):
+        assert sorted(stream[30 * k : 30 * (k + 1)].tolist()) == list(range(30))
+    assert len(set(stream[90:].tolist())) == 10
+    assert stream.tolist() == list(sampler)  # replayed identically
+
+
+def test_without_replacement_order_follows_the_weights():
+    # Constant target 1.0 and a narrow kernel: in the first half of each pass, the rows near difficulty 1 dominate.
+    sampler = make_sampler(200, schedule=lambda p: 1.0, num_samples=200, refresh_every=200, replacement=False,
+                           uniform_mix=0.0, width=0.1)  # fmt: skip
+    stream = np.array(list(sampler))
+    assert sorted(stream.tolist()) == list(range(200))
+    assert stream[:50].mean() > 140 and stream[150:].mean() < 70
+
+
+def test_without_replacement_covers_a_pass_where_with_replacement_does_not():
+    rows = 2000
+    for replacement, least, most in ((True, 0.55, 0.72), (False, 1.0, 1.0)):
+        sampler = make_sampler(rows, num_samples=rows, refresh_every=100, replacement=replacement, seed=0)
+        covered = np.unique(np.array(list(sampler))).size / rows
+        assert least <= covered <= most, (replacement, covered)
+
+
+@pytest.mark.parametrize("consumed", [0, 17, 45, 99])
+def test_without_replacement_resume_mid_epoch_equals_uninterrupted(consumed):
+    kwargs = dict(num_samples=100, refresh_every=16, seed=9, uniform_mix=0.05, width=0.1, replacement=False)
+    uninterrupted = list(make_sampler(30, CountingDifficulty(30), **kwargs))
+    interrupted_fn = CountingDifficulty(30)
+    interrupted = make_sampler(30, interrupted_fn, **kwargs)
+    it = iter(interrupted)
+    head = [next(it) for _ in range(consumed)]
+    state = interrupted.state_dict()
+    assert "taken" in state
+    resumed = make_sampler(30, CountingDifficulty(30, calls=interrupted_fn.calls), **kwargs)
+    resumed.load_state_dict(state)
+    assert head == uninterrupted[:consumed]
+    assert list(resumed) == uninterrupted
+
+
+def test_resume_across_replacement_settings_is_refused():
+    saved = make_sampler(30, num_samples=40, replacement=True)
+    list(saved)
+    other = make_sampler(30, num_samples=40, replacement=False)
+    with pytest.raises(ValueError, match="drew with replacement; resume with replacement=true"):
+        other.load_state_dict(saved.state_dict())
+
+
+def test_without_replacement_skips_rows_that_cannot_be_drawn():
+    from curriculum.core import draw_without_replacement
+
+    probs = np.array([0.5, 0.0, 0.25, 0.25])
+    taken = np.zeros(4, dtype=bool)
+    rows = draw_without_replacement(probs, 7, np.random.default_rng(0), taken)
+    assert 1 not in rows.tolist()
+    assert sorted(rows[:3].tolist()) == [0, 2, 3] and sorted(rows[3:6].tolist()) == [0, 2, 3]
+    with pytest.raises(ValueError, match="every probability is 0"):
+        draw_without_replacement(np.zeros(3), 1, np.random.default_rng(0), np.zeros(3, dtype=bool))

@@ -50,10 +50,10 @@ def test_replay_share_and_replayed_rows_come_from_the_buffer_window(tmp_path, to
     curriculum = handle.curriculum
     draw = curriculum.draw
 
-    def recording_draw(position, size, rng):
+    def recording_draw(position, size, rng, taken=None):
         trained = set(np.concatenate(steps).tolist()) if steps else set()
         at_draw[position // GLOBAL] = (set(curriculum.replay.rows().tolist()), trained)
-        return draw(position, size, rng)
+        return draw(position, size, rng, taken)
 
     curriculum.draw = recording_draw
     trainer.train()
