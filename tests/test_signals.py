@@ -296,3 +296,21 @@ def test_revisit_penalty_covers_the_data_in_one_pass(penalty, least, most):
         drawn, _ = curriculum.draw(curriculum.position(step - 1), batch, rng)
         curriculum.observe(drawn, rng.random(batch), np.full(batch, 0.5), step=step)
     assert least <= curriculum.scores.coverage <= most
+
+
+def test_noise_signal_first_loss_flags_rows_by_their_first_visit():
+    # 40 rows of one group: 34 learnt at once (low first loss), 6 wrong (high first loss), all later at a low
+    # running loss (memorised). The running-loss mixture no longer sees them; the first-visit one does.
+    rows = np.arange(40)
+    first = np.r_[np.full(34, 0.2), np.full(6, 3.0)] + np.linspace(0, 0.01, 40)
+    later = np.full(40, 0.1)
+    suspects = {}
+    for signal in ("loss", "first_loss"):
+        curriculum = Curriculum.from_arrays(
+            CurriculumConfig(share_scores="none", noise_filter="mixture", noise_signal=signal, ema=0.0), 40
+        )
+        curriculum.observe(rows, first, np.full(40, 0.5), step=1)
+        for step in (2, 3):
+            curriculum.observe(rows, later, np.full(40, 0.9), step=step)
+        suspects[signal] = np.flatnonzero(curriculum.noise_probability() > 0.5).tolist()
+    assert suspects == {"loss": [], "first_loss": list(range(34, 40))}
