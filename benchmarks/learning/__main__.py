@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from .report import load_results, write_report
     from .workers import init_worker, prepare_seed, run_job
+    from .pools import POOLS
     from .run import SIZES, STRATEGIES
 
     size = SIZES[args.size]
@@ -86,9 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="curriculum-bench-") as workdir:
         jobs = [(size.name, seed, workdir, name, budget, pool) for seed, name, pool, budget in pending]
         seeds_to_prepare = sorted({(size.name, seed, workdir) for seed, *_ in pending})
+        # Base models (pools with base knowledge) start from the seed's generic warm-up: prepared after it.
+        specs = {(seed, POOLS[pool_name or STRATEGIES[name].pool].pathologies) for seed, name, pool_name, _ in pending}
+        bases_to_prepare = sorted({(size.name, seed, workdir, spec.family) for seed, spec in specs if spec.base})
         if args.workers > 1:
             pool = mp.get_context("spawn").Pool(args.workers, initializer=init_worker, initargs=(1,))
             list(pool.imap_unordered(prepare_seed, seeds_to_prepare))
+            list(pool.imap_unordered(prepare_seed, bases_to_prepare))
             results = pool.imap_unordered(run_job, jobs)
         else:
             pool = None

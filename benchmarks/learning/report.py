@@ -136,7 +136,10 @@ def _band_table(cells: dict, budgets: list[int], key: str = "test_accuracy") -> 
 def _drawn_table(cells: dict, names: Iterable[str], budget: int) -> list[str]:
     """Mean level, noisy share and task shares of the rows each online strategy trained on, by fifth of training."""
     labels = _labels()
-    lines = ["| strategy | fifth | mean level | noisy | " + " | ".join(TASKS) + " | rows seen |", "|---|---:|---:|---:|" + "---:|" * len(TASKS) + "---:|"]
+    drawn = [r["drawn"] for name in names for r in cells.get((name, budget), []) if r.get("drawn")]
+    tasks = [t for t in dict.fromkeys(k[5:] for d in drawn for k in d if k.startswith("task_"))
+             if t in TASKS or any(d.get(f"task_{t}") and max(d[f"task_{t}"]) > 0 for d in drawn)] or list(TASKS)
+    lines = ["| strategy | fifth | mean level | noisy | " + " | ".join(tasks) + " | rows seen |", "|---|---:|---:|---:|" + "---:|" * len(tasks) + "---:|"]
     for name in names:
         runs = [r for r in cells.get((name, budget), []) if r.get("drawn")]
         if not runs:
@@ -146,7 +149,7 @@ def _drawn_table(cells: dict, names: Iterable[str], budget: int) -> list[str]:
         for k in range(phases):
             level = np.mean([r["drawn"]["level"][k] for r in runs])
             noisy = np.mean([r["drawn"]["noisy"][k] for r in runs])
-            shares = " | ".join(f"{np.mean([r['drawn'][f'task_{t}'][k] for r in runs]):.0%}" for t in TASKS)
+            shares = " | ".join(f"{np.mean([r['drawn'].get(f'task_{t}', [0.0] * phases)[k] for r in runs]):.0%}" for t in tasks)
             last = f"{seen:,.0f}" if k == phases - 1 else ""
             lines.append(f"| {labels.get(name, name) if k == 0 else ''} | {k + 1} | {level:.2f} | {noisy:.0%} | {shares} | {last} |")
     return lines

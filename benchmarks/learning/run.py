@@ -22,7 +22,16 @@ from curriculum.toy import make_tiny_model, make_tokenizer  # noqa: E402
 
 from .evaluate import completion_loss, exact_match  # noqa: E402
 from .pools import POOLS  # noqa: E402
-from .testbed import TASKS, TRAIN_LEVELS, Pathologies, make_pool, make_splits, make_warmup  # noqa: E402
+from .testbed import (  # noqa: E402
+    FAMILIES,
+    TRAIN_LEVELS,
+    UNLEARNABLE_TASK,
+    Pathologies,
+    make_base_rows,
+    make_pool,
+    make_splits,
+    make_warmup,
+)
 
 __all__ = ["SIZES", "STRATEGIES", "Bench", "Size", "Strategy", "run_one"]
 
@@ -56,6 +65,10 @@ SIZES = {
     "tiny": Size("tiny", pool_rows=400, budgets=(64, 128, 256), seeds=(0,), batch_size=16, hidden_size=32,
                  num_layers=1, warmup_steps=4, test_per_cell=2, refresh_every_steps=2),
     "small": Size("small", pool_rows=6000, budgets=(8000, 16000, 32000), seeds=(0, 1, 2)),
+    # The small size's pools, budgets and seeds with a wider and deeper model: 2,643,968 parameters against small's
+    # 502,528 (5.3x; measured on `curriculum.toy.make_tiny_model`, vocabulary 79, tied embeddings).
+    "medium": Size("medium", pool_rows=6000, budgets=(8000, 16000, 32000), seeds=(0, 1, 2), hidden_size=256,
+                   num_layers=4),
     "large": Size("large", pool_rows=60000, budgets=(32000, 64000, 128000), seeds=(0, 1, 2), batch_size=64,
                   hidden_size=256, num_layers=6, warmup_steps=1000, learning_rate=1e-3, test_per_cell=100),
 }
@@ -94,6 +107,8 @@ REFERENCE_ROWS, REFERENCE_EXAMPLES = 2000, 8000
 CLUSTERS = 5
 # The column of the THTB strategies' prior.
 THTB_PRIOR = "thtb_prior"
+# A base model (`Pathologies.base`) is trained this many times the generic warm-up's steps on its family's levels 1-2.
+BASE_STEPS_FACTOR = 2
 
 STRATEGIES = {
     s.name: s
@@ -150,7 +165,8 @@ STRATEGIES = {
         ),
         Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
         Strategy("clean_online", "online (defaults), clean pool", curriculum={}, pool="clean"),
-        *(Strategy(f"band{lv}", f"level {lv} only, clean pool", levels=(lv,), pool="clean") for lv in TRAIN_LEVELS),
+        # Budget vs difficulty band: the rows of one level of the pool (`clean` unless `--pools` names others).
+        *(Strategy(f"band{lv}", f"level {lv} only", levels=(lv,), pool="clean") for lv in TRAIN_LEVELS),
         # THTB (issue 13): static selection and curriculum prior; the judge is a noise stand-in (see thtb.py).
         Strategy("thtb_static", "static THTB selection (hardest half; noise judge: filter + intrinsic, extrinsic)",
                  thtb="judge"),
@@ -221,7 +237,9 @@ def _quiet(trainer: Any) -> None:
 
 @dataclass
 class Bench:
-    """Everything shared by the runs of one seed: tokenizer, splits, pools, warm-up weights, offline scores."""
+    """Everything shared by the runs of one seed: tokenizer, splits and warm-up weights (per task family), pools,
+    offline scores. `test`, `extrapolation` and `warm_state` are the `arith` family's splits and the generic warm-up
+    weights; [`splits`] and [`warm`] give those of any family and base knowledge."""
 
     size: Size
     seed: int
@@ -233,45 +251,103 @@ class Bench:
     warm_state: dict[str, torch.Tensor] | None = None
     offline_rows: dict[str, np.ndarray] = field(default_factory=dict)
     clusters: dict[str, list[int]] = field(default_factory=dict)
-    reference_state: dict[str, torch.Tensor] | None = None
+    reference_states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     reference_losses: dict[str, np.ndarray] = field(default_factory=dict)
     thtb_values: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    family_splits: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=dict)
+    base_states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
     def prepare(self, warm_up: bool = True) -> Bench:
         self.tokenizer = make_tokenizer()
-        self.test, self.extrapolation = make_splits(self.size.test_per_cell, seed=self.seed)
+        self.test, self.extrapolation = self.splits("arith")
         if warm_up:
             self.warm_state = self._warm_up()
         return self
 
+    def splits(self, family: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The test and extrapolation splits of `family` (see `testbed.make_splits`)."""
+        if family not in self.family_splits:
+            self.family_splits[family] = make_splits(self.size.test_per_cell, seed=self.seed, family=family)
+        return self.family_splits[family]
+
+    def _held_out(self, family: str) -> set[str]:
+        test, extrapolation = self.splits(family)
+        return {r["prompt"] for r in test + extrapolation}
+
     def pool(self, name: str) -> Any:
-        """The tokenized training pool `name` of [`POOLS`], built on first use; no prompt of the test splits is in it."""
+        """The tokenized training pool `name` of [`POOLS`], built on first use; no prompt of its family's test splits
+        is in it."""
         if name not in self.pools:
             spec = POOLS[name]
-            exclude = {r["prompt"] for r in self.test + self.extrapolation}
+            exclude = self._held_out(spec.pathologies.family)
             rows = make_pool(spec.rows(self.size.pool_rows), spec.pathologies, exclude, seed=self.seed)
             self.pools[name] = tokenize_rows(rows, self.tokenizer)
         return self.pools[name]
 
-    def model(self) -> Any:
+    def _cache(self, name: str) -> str:
+        return os.path.join(self.workdir, f"warm-{self.size.name}-{self.seed}{name}.pt")
+
+    def _cached(self, name: str, compute: Any) -> dict[str, torch.Tensor]:
+        """Weights cached on disk in the workdir (shared by the worker processes): loaded, or computed and saved."""
+        path = self._cache(name)
+        if os.path.exists(path):
+            return torch.load(path)
+        state = compute()
+        tmp = f"{path}.{os.getpid()}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        return state
+
+    def warm(self, family: str = "arith", base: bool = False) -> dict[str, torch.Tensor]:
+        """The weights a run starts from: the generic warm-up, and with `base` the base model of `family` on top."""
+        if self.warm_state is None:
+            self.warm_state = self._cached("", self._warm_up)
+        if not base:
+            return self.warm_state
+        if family not in self.base_states:
+            self.base_states[family] = self._cached(f"-base-{family}", lambda: self._base_up(family))
+        return self.base_states[family]
+
+    def model(self, family: str = "arith", base: bool = False) -> Any:
+        """A fresh model with the warm weights of [`warm`] (none loaded before `prepare` or `warm` was called, unless
+        `base`)."""
         model = make_tiny_model(
             len(self.tokenizer), hidden_size=self.size.hidden_size, num_layers=self.size.num_layers, seed=self.seed
         )
-        if self.warm_state is not None:
-            model.load_state_dict(self.warm_state)
+        state = self.warm(family, True) if base else self.warm_state
+        if state is not None:
+            model.load_state_dict(state)
         return model
 
-    def _warm_up(self) -> dict[str, torch.Tensor]:
-        """Generic warm-up: `size.warmup_steps` steps on copy rows, which teach the format and EOS, not the tasks."""
+    def model_for(self, pool: str) -> Any:
+        """A fresh model with the warm weights a run on `pool` starts from (its family's base model if it has one)."""
+        spec = POOLS[pool].pathologies
+        if self.warm_state is None:
+            self.warm()
+        return self.model(spec.family, spec.base)
+
+    def _train(self, model: Any, rows: list[dict[str, Any]], steps: int, name: str) -> dict[str, torch.Tensor]:
         from trl import SFTTrainer
 
-        steps = self.size.warmup_steps
-        data = tokenize_rows(make_warmup(steps * self.size.batch_size, seed=self.seed), self.tokenizer)
-        args = sft_config(self.size, os.path.join(self.workdir, "warmup"), steps, self.seed)
-        trainer = SFTTrainer(model=self.model(), args=args, train_dataset=data, processing_class=self.tokenizer)
+        data = tokenize_rows(rows, self.tokenizer)
+        args = sft_config(self.size, os.path.join(self.workdir, name), steps, self.seed)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=self.tokenizer)
         _quiet(trainer)
         trainer.train()
         return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    def _warm_up(self) -> dict[str, torch.Tensor]:
+        """Generic warm-up: `size.warmup_steps` steps on copy rows, which teach the format and EOS, not the tasks."""
+        steps = self.size.warmup_steps
+        return self._train(self.model(), make_warmup(steps * self.size.batch_size, seed=self.seed), steps, "warmup")
+
+    def _base_up(self, family: str) -> dict[str, torch.Tensor]:
+        """The base model of `family`: the generic warm-up weights, then `BASE_STEPS_FACTOR x size.warmup_steps` steps
+        on clean rows of levels 1-2 of every learnable task of the family (`testbed.make_base_rows`, none in the
+        test splits): a stand-in for a pretrained model that already knows part of the task distribution."""
+        steps = BASE_STEPS_FACTOR * self.size.warmup_steps
+        rows = make_base_rows(steps * self.size.batch_size, family, self._held_out(family), seed=self.seed)
+        return self._train(self.model(), rows, steps, f"base-{family}")
 
     def cluster_ids(self, pool: str) -> list[int]:
         """Each row's TF-IDF k-means cluster (`curriculum score --scorer cluster` writes it as `cluster_id`), with as
@@ -286,25 +362,21 @@ class Bench:
 
     def reference_loss(self, pool: str) -> np.ndarray:
         """RHO-LOSS's reference: each row's completion loss (as `curriculum score --scorer loss --model REF` writes
-        it) under a reference model, the warm-up model trained on a small clean holdout of the four tasks (rows of
-        their own, none in the pools' prompt space of the test splits) for `REFERENCE_EXAMPLES` examples."""
+        it) under a reference model, the model a run on `pool` starts from trained on a small clean holdout of the
+        pool's task family (rows of their own, none in the prompt space of the test splits) for `REFERENCE_EXAMPLES`
+        examples."""
         from curriculum.scoring import score_dataset
 
-        if self.reference_state is None:
-            from trl import SFTTrainer
-
-            exclude = {r["prompt"] for r in self.test + self.extrapolation}
-            holdout = make_pool(REFERENCE_ROWS, Pathologies.clean(), exclude, seed=10_000 + self.seed)
+        spec = POOLS[pool].pathologies
+        key = f"{spec.family}-base" if spec.base else spec.family
+        if key not in self.reference_states:
+            holdout = make_pool(REFERENCE_ROWS, Pathologies.clean(spec.family), self._held_out(spec.family),
+                                seed=10_000 + self.seed)
             steps = self.size.steps(REFERENCE_EXAMPLES)
-            args = sft_config(self.size, os.path.join(self.workdir, "reference"), steps, self.seed)
-            trainer = SFTTrainer(model=self.model(), args=args, train_dataset=tokenize_rows(holdout, self.tokenizer),
-                                 processing_class=self.tokenizer)
-            _quiet(trainer)
-            trainer.train()
-            self.reference_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+            self.reference_states[key] = self._train(self.model_for(pool), holdout, steps, f"reference-{key}")
         if pool not in self.reference_losses:
-            model = self.model()
-            model.load_state_dict(self.reference_state)
+            model = self.model_for(pool)
+            model.load_state_dict(self.reference_states[key])
             data = self.pool(pool).select_columns(["prompt", "completion"])
             scored = score_dataset(data, "loss", model, self.tokenizer, batch_size=256, progress=False)
             self.reference_losses[pool] = np.asarray(scored["score_loss"], dtype=np.float64)
@@ -321,14 +393,14 @@ class Bench:
         return self.thtb_values[(pool, kind)]
 
     def offline_selection(self, pool: str) -> np.ndarray:
-        """Rows of the hardest half of `pool` by the warm-up model's completion loss (`curriculum.scoring`)."""
+        """Rows of the hardest half of `pool` by the starting model's completion loss (`curriculum.scoring`)."""
         if pool not in self.offline_rows:
             from curriculum.scoring import score_dataset, select_top
 
             data = self.pool(pool).select_columns(["prompt", "completion"]).add_column(
                 "row", list(range(len(self.pool(pool))))
             )
-            scored = score_dataset(data, "loss", self.model(), self.tokenizer, batch_size=256, progress=False)
+            scored = score_dataset(data, "loss", self.model_for(pool), self.tokenizer, batch_size=256, progress=False)
             chosen = select_top(scored, "score_loss", len(data) // 2)
             self.offline_rows[pool] = np.asarray(chosen["row"])
         return self.offline_rows[pool]
@@ -369,20 +441,22 @@ def _training_rows(bench: Bench, strategy: Strategy, budget: int) -> tuple[Any, 
     return pool, {}
 
 
-def _drawn_summary(data: Any, rows_per_step: np.ndarray, phases: int = 5) -> dict[str, Any]:
-    """What was trained on, by phase of training: mean true level, noisy share and share of each task."""
+def _drawn_summary(data: Any, rows_per_step: np.ndarray, tasks: tuple[str, ...], phases: int = 5) -> dict[str, Any]:
+    """What was trained on, by phase of training: mean true level, noisy share and share of each of `tasks` (the
+    pool's family's and `hash`); `natural`: each task's share of the training rows (what uniform draws)."""
     levels = np.asarray(data["level"], dtype=np.float64)
     noisy = np.asarray(data["noisy"], dtype=np.float64)
-    tasks = np.asarray(data["task"])
-    out: dict[str, Any] = {"level": [], "noisy": [], **{f"task_{t}": [] for t in TASKS}}
+    task_of = np.asarray(data["task"])
+    out: dict[str, Any] = {"level": [], "noisy": [], **{f"task_{t}": [] for t in tasks}}
     for chunk in np.array_split(rows_per_step, min(phases, len(rows_per_step))):
         rows = chunk.reshape(-1)
         out["level"].append(float(levels[rows].mean()))
         out["noisy"].append(float(noisy[rows].mean()))
-        for t in TASKS:
-            out[f"task_{t}"].append(float((tasks[rows] == t).mean()))
+        for t in tasks:
+            out[f"task_{t}"].append(float((task_of[rows] == t).mean()))
     flat = rows_per_step.reshape(-1)
     out["unique_rows"] = int(np.unique(flat).size)
+    out["natural"] = {t: float((task_of == t).mean()) for t in tasks}
     return out
 
 
@@ -392,23 +466,38 @@ def _sampler_trace(log_history: list[dict[str, float]]) -> dict[str, list[float]
     return {"step": [e["step"] for e in logs], **{k.split("/")[1]: [e[k] for e in logs] for k in keys}}
 
 
+SHARE_PREFIX = "curriculum/task_share/"
+
+
+def _share_trace(log_history: list[dict[str, float]]) -> dict[str, Any]:
+    """The logged task shares of the curriculum (`curriculum/task_share/<task>`, one entry per logging step):
+    `{"step": [...], "shares": {task: [...]}}`; empty lists when the curriculum logged none (no task shares)."""
+    logs = [e for e in log_history if any(k.startswith(SHARE_PREFIX) for k in e)]
+    tasks = list(dict.fromkeys(k[len(SHARE_PREFIX):] for e in logs for k in e if k.startswith(SHARE_PREFIX)))
+    return {"step": [e["step"] for e in logs],
+            "shares": {t: [e.get(SHARE_PREFIX + t, float("nan")) for e in logs] for t in tasks}}
+
+
 def _per_group(values: np.ndarray, rows: list[dict[str, Any]], key: str) -> dict[str, float]:
     labels = [str(r[key]) for r in rows]
     array = np.array(labels)
     return {label: float(values[array == label].mean()) for label in dict.fromkeys(labels)}
 
 
-def evaluate(model: Any, bench: Bench) -> dict[str, Any]:
-    test_em = exact_match(model, bench.tokenizer, bench.test)
-    extra_em = exact_match(model, bench.tokenizer, bench.extrapolation)
+def evaluate(model: Any, bench: Bench, family: str = "arith") -> dict[str, Any]:
+    """Exact match and completion loss on the test and extrapolation splits of `family`."""
+    test, extrapolation = bench.splits(family)
+    test_em = exact_match(model, bench.tokenizer, test)
+    extra_em = exact_match(model, bench.tokenizer, extrapolation)
     return {
         "test_accuracy": float(test_em.mean()),
         "extrapolation_accuracy": float(extra_em.mean()),
-        "test_loss": float(completion_loss(model, bench.tokenizer, bench.test).mean()),
-        "extrapolation_loss": float(completion_loss(model, bench.tokenizer, bench.extrapolation).mean()),
-        "test_accuracy_by_task": _per_group(test_em, bench.test, "task"),
-        "test_accuracy_by_level": _per_group(test_em, bench.test, "level"),
-        "extrapolation_accuracy_by_task": _per_group(extra_em, bench.extrapolation, "task"),
+        "test_loss": float(completion_loss(model, bench.tokenizer, test).mean()),
+        "extrapolation_loss": float(completion_loss(model, bench.tokenizer, extrapolation).mean()),
+        "test_accuracy_by_task": _per_group(test_em, test, "task"),
+        "test_accuracy_by_level": _per_group(test_em, test, "level"),
+        "test_accuracy_by_task_level": _per_group(test_em, [{"cell": f"{r['task']}/{r['level']}"} for r in test], "cell"),
+        "extrapolation_accuracy_by_task": _per_group(extra_em, extrapolation, "task"),
     }
 
 
@@ -432,17 +521,24 @@ def noise_detection(data_map: dict[str, np.ndarray], noisy: np.ndarray) -> dict[
 
 
 def run_one(bench: Bench, strategy: Strategy, budget: int, data_map_png: str | None = None) -> dict[str, Any]:
-    """Train the warm-up model on `budget` examples the way `strategy` says; return its metrics and draws (and, for
-    the online curriculum, how well it found the wrong rows; `data_map_png`: where to plot its data map)."""
+    """Train the model the pool starts from (warm-up, and its family's base model if the pool has base knowledge)
+    on `budget` examples the way `strategy` says; return its metrics on the pool family's splits and its draws (and,
+    for the online curriculum, how well it found the wrong rows and its logged task shares, logged every refresh;
+    `data_map_png`: where to plot its data map)."""
     from trl import SFTTrainer
 
     started = time.perf_counter()
     size = bench.size
     steps = size.steps(budget)
+    spec = POOLS[strategy.pool].pathologies
+    tasks = (*FAMILIES[spec.family].tasks, UNLEARNABLE_TASK)
     data, overrides = _training_rows(bench, strategy, budget)
+    if strategy.curriculum is not None:
+        overrides = {**overrides, "logging_steps": size.refresh_every_steps}
     out_dir = os.path.join(bench.workdir, f"{strategy.name}-{budget}-{bench.seed}")
     args = sft_config(size, out_dir, steps, bench.seed, **overrides)
-    trainer = SFTTrainer(model=bench.model(), args=args, train_dataset=data, processing_class=bench.tokenizer)
+    trainer = SFTTrainer(model=bench.model_for(strategy.pool), args=args, train_dataset=data,
+                         processing_class=bench.tokenizer)
     _quiet(trainer)
     recorder = handle = None
     if strategy.curriculum is not None:
@@ -458,12 +554,15 @@ def run_one(bench: Bench, strategy: Strategy, budget: int, data_map_png: str | N
         "budget": size.examples(budget),
         "seed": bench.seed,
         "size": size.name,
-        **evaluate(trainer.model, bench),
+        "family": spec.family,
+        "base": spec.base,
+        **evaluate(trainer.model, bench, spec.family),
         "train_seconds": train_seconds,
     }
     if recorder is not None:
-        result["drawn"] = _drawn_summary(data, recorder.rows_per_step())
+        result["drawn"] = _drawn_summary(data, recorder.rows_per_step(), tasks)
         result["trace"] = _sampler_trace(trainer.state.log_history)
+        result["share_trace"] = _share_trace(trainer.state.log_history)
         data_map = handle.curriculum.data_map()
         result["noise_detection"] = noise_detection(data_map, np.asarray(data["noisy"], dtype=bool))
         if data_map_png is not None:
@@ -471,6 +570,6 @@ def run_one(bench: Bench, strategy: Strategy, budget: int, data_map_png: str | N
 
             plot_data_map(data_map, data_map_png, title=f"{strategy.label}, pool {strategy.pool}")
     elif strategy.name == "uniform":  # what shuffling trains on in expectation: the pool's make-up in every phase
-        result["drawn"] = _drawn_summary(data, np.tile(np.arange(len(data)), (5, 1)))
+        result["drawn"] = _drawn_summary(data, np.tile(np.arange(len(data)), (5, 1)), tasks)
         result["drawn"]["unique_rows"] = round(len(data) * (1.0 - np.exp(-budget / len(data))))
     return result

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 __all__ = ["init_worker", "prepare_seed", "run_job"]
@@ -22,28 +20,24 @@ def init_worker(threads: int) -> None:
 
 
 def bench_for(size_name: str, seed: int, workdir: str) -> Any:
-    """The seed's shared setup, built once per process; the warm-up weights are computed once and cached on disk."""
-    import torch
-
+    """The seed's shared setup, built once per process. Warm-up weights (generic per seed; base model per seed and
+    family) are computed once and cached on disk in `workdir`, where the other workers find them."""
     from .run import SIZES, Bench
 
     if seed not in _BENCHES:
-        cache = Path(workdir) / f"warm-{size_name}-{seed}.pt"
-        bench = Bench(SIZES[size_name], seed, workdir)
-        if cache.exists():
-            bench.warm_state = torch.load(cache)
-            bench.prepare(warm_up=False)
-        else:
-            bench.prepare()
-            torch.save(bench.warm_state, cache.with_suffix(".tmp"))
-            os.replace(cache.with_suffix(".tmp"), cache)
-        _BENCHES[seed] = bench
+        _BENCHES[seed] = Bench(SIZES[size_name], seed, workdir).prepare(warm_up=False)
     return _BENCHES[seed]
 
 
-def prepare_seed(job: tuple[str, int, str]) -> int:
-    bench_for(*job)
-    return job[1]
+def prepare_seed(job: tuple[str, int, str] | tuple[str, int, str, str | None]) -> int:
+    """Compute (or load) the seed's generic warm-up weights, or with a fourth element, the base model of that family."""
+    size_name, seed, workdir, *family = job
+    bench = bench_for(size_name, seed, workdir)
+    if family and family[0] is not None:
+        bench.warm(family[0], base=True)
+    else:
+        bench.warm()
+    return seed
 
 
 def run_job(job: tuple[str, int, str, str, int, str | None]) -> dict[str, Any]:
@@ -55,5 +49,3 @@ def run_job(job: tuple[str, int, str, str, int, str | None]) -> dict[str, Any]:
     size_name, seed, workdir, strategy, budget, pool = job
     spec = STRATEGIES[strategy] if pool is None else dataclasses.replace(STRATEGIES[strategy], pool=pool)
     return run_one(bench_for(size_name, seed, workdir), spec, budget)
-
-
