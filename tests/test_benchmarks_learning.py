@@ -144,10 +144,14 @@ def test_protocol_pools_are_fixed_and_vary_every_dimension_in_both_roles():
     # seeing results would defeat the protocol, so the names are spelled out here.
     assert pools_of("tuning") == [
         "pathological", "clean", "plausible15_skewed_unlearnable_1visit", "plausible30_dup2levels",
+        "skills_plausible15_dup_noisyrepeated_rare", "words_base_plausible15_noisyunrepeated_1visit",
+        "skills_base_clean_rare_unlearnable", "skills_base_clean",
     ]  # fmt: skip
     assert pools_of("validation") == [
         "plausible15_dup2levels_rare_unlearnable", "random30_1visit", "clean_skewed_unlearnable",
         "plausible15_dup2levels_1visit", "clean_1visit",
+        "skills_plausible15_dup_noisyunrepeated_rare_unlearnable", "words_plausible15_dup_noisyrepeated_rare",
+        "skills_base_plausible30_1visit", "arith_base_plausible15_dup_noisyunrepeated_rare_unlearnable",
     ]  # fmt: skip
     assert len(POOLS) >= 8
     for role in ("tuning", "validation"):
@@ -241,7 +245,7 @@ def test_protocol_report_pairs_strategies_with_uniform_per_pool(tmp_path):
     assert "| online (defaults) − uniform (paired) | +0.0 ± 14.1 |" in text  # +10 and -10 points
     assert "(pool: 30%): uniform (Trainer default) 25%; online (defaults) 25%" in text
     # Uniform's mean 30 with standard error 10: the curriculum's 30 passes; it reaches 30 at the (only) budget.
-    assert "| `random30_1visit` | validation | ✓ | 1.00 |" in text
+    assert "| `random30_1visit` | validation | arith | ✓ | 1.00 | 25% (30%) ✓ |" in text
 
 
 def test_protocol_checks_by_hand():
@@ -278,7 +282,7 @@ def test_protocol_command_runs_strategies_on_chosen_pools(tmp_path):
     args = ["--size", "tiny", "--pools", "clean_skewed_unlearnable", "--strategies", ",".join(strategies),
             "--budgets", "64", "--workers", "1", "--out", str(tmp_path)]  # fmt: skip
     out = check_ok(run_process([PYTHON, "-m", "benchmarks.learning", *args], timeout=300))
-    assert "### `clean_skewed_unlearnable` (validation)" in out
+    assert "#### `clean_skewed_unlearnable` (validation)" in out and "### Family `arith`" in out
     results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert {(r["strategy"], r["pool"]) for r in results} == {(s, "clean_skewed_unlearnable") for s in strategies}
     for r in results:
@@ -310,3 +314,28 @@ def test_protocol_tables_by_hand():
     # accuracy at the largest (only) budget is reached there.
     assert "| `random30_1visit` | 15.0 ± 7.1 | 41.3 ± 42.2 | +2.0 ± 4.2 ✓ | 1.00 of them |" in summary, summary
     assert "`random30_1visit` 20% (pool 30%)" in summary
+
+
+@pytest.mark.slow
+def test_protocol_command_runs_a_pool_of_another_family_with_base_knowledge(tmp_path):
+    # A `words` pool (real words, CMU dictionary) and a `skills` pool whose runs start from a base model; two workers
+    # share the warm-up weights through the workdir. The curriculum's logged task shares come back as `share_trace`.
+    pools = ["words_plausible15_dup_noisyrepeated_rare", "skills_base_plausible30_1visit"]
+    args = ["--size", "tiny", "--pools", ",".join(pools), "--strategies", "uniform,online", "--budgets", "64",
+            "--workers", "2", "--out", str(tmp_path)]  # fmt: skip
+    out = check_ok(run_process([PYTHON, "-m", "benchmarks.learning", *args], timeout=300))
+    assert "### Family `words`" in out and "### Family `skills`" in out
+    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert {(r["strategy"], r["pool"]) for r in results} == {(s, p) for s in ("uniform", "online") for p in pools}
+    families = {"words_plausible15_dup_noisyrepeated_rare": ("syll", "stress", "hyph", "first"),
+                "skills_base_plausible30_1visit": ("max", "count", "shift", "dedup")}  # fmt: skip
+    for r in results:
+        tasks = families[r["pool"]]
+        assert set(r["test_accuracy_by_task"]) == set(tasks) and r["base"] == r["pool"].startswith("skills_base")
+        assert set(r["drawn"]["natural"]) == {*tasks, "hash"}
+        assert abs(sum(r["drawn"][f"task_{t}"][0] for t in (*tasks, "hash")) - 1) < 1e-9
+        if r["strategy"] == "online":
+            trace = r["share_trace"]
+            assert trace["step"] == sorted(trace["step"]) and all(len(v) == len(trace["step"]) for v in trace["shares"].values())
+    assert "Task shares:" in out and "between refreshes" in out
+    assert (tmp_path / "task_shares.png").exists() == any(r.get("share_trace", {}).get("shares") for r in results)

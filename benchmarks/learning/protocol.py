@@ -11,8 +11,16 @@ import numpy as np
 from .pools import POOLS, ROLES, pools_of
 from .report import _labels, _mean_std, _plt, budget_to_reach
 
-__all__ = ["comparison_table", "criteria", "expand_pools", "late_noisy_share", "plot_protocol", "pools_table",
-           "readme_summary", "write_protocol_report"]
+__all__ = ["comparison_table", "criteria", "expand_pools", "late_noisy_share", "plot_protocol", "plot_task_shares",
+           "pools_table", "readme_summary", "share_checks", "write_protocol_report"]
+
+# The task-share checks: no learnable task drawn under this share of its natural (pool) share in any fifth of
+# training, and no logged task share changing by more than this factor between consecutive refreshes.
+MIN_SHARE_RATIO = 0.5
+MAX_SHARE_FACTOR = 2.0
+# The late-wrong-answer check: after the first fifth, wrong answers drawn at most at the pool's share, and at most
+# this factor of it on pools with base knowledge (where the model knows enough to tell wrong answers from hard ones).
+BASE_NOISE_FACTOR = 0.8
 
 
 def expand_pools(text: str) -> list[str]:
@@ -46,6 +54,86 @@ def late_noisy_share(r: dict[str, Any]) -> float | None:
     return float(np.mean(phases[1:])) if phases and len(phases) > 1 else None
 
 
+def _learnable(name: str) -> tuple[str, ...]:
+    from .testbed import FAMILIES
+
+    return FAMILIES[POOLS[name].pathologies.family].tasks
+
+
+def _max_factor(shares: dict[str, list[float]]) -> float:
+    """The largest factor between consecutive values of any of the share series (inf where a share drops to 0 or
+    rises from it)."""
+    worst = 1.0
+    for values in shares.values():
+        for a, b in zip(values, values[1:]):
+            if not (np.isfinite(a) and np.isfinite(b)) or a == b:
+                continue
+            worst = max(worst, float("inf") if min(a, b) <= 0 else max(a, b) / min(a, b))
+    return worst
+
+
+def share_checks(runs: list[dict[str, Any]], tasks: tuple[str, ...]) -> dict[str, Any]:
+    """Task shares of a strategy's runs on one pool: per learnable task, the minimum over runs and fifths of (drawn
+    share / natural share) (from `drawn`), and the largest factor between consecutive logged shares of any task
+    (from `share_trace`); `None` where the runs recorded neither."""
+    ratios: dict[str, float] = {}
+    for t in tasks:
+        values = [share / r["drawn"]["natural"][t] for r in runs if r.get("drawn", {}).get("natural", {}).get(t)
+                  for share in r["drawn"].get(f"task_{t}", [])]
+        if values:
+            ratios[t] = float(min(values))
+    traces = [r["share_trace"]["shares"] for r in runs if r.get("share_trace", {}).get("shares")]
+    factor = max((_max_factor(shares) for shares in traces), default=None)
+    return {
+        "min_ratio": ratios or None,
+        "max_factor": factor,
+        "no_task_under_half": None if not ratios else bool(min(ratios.values()) >= MIN_SHARE_RATIO),
+        "no_jump_over_2x": None if factor is None else bool(factor <= MAX_SHARE_FACTOR),
+    }
+
+
+def _yes_no(value: bool | None) -> str:
+    return "not recorded" if value is None else "holds" if value else "fails"
+
+
+def _share_lines(name: str, cells: dict[tuple[str, int], list[dict[str, Any]]], strategies: list[str],
+                 budgets: list[int]) -> list[str]:  # fmt: skip
+    labels = _labels()
+    tasks = _learnable(name)
+    rows, verdicts = [], []
+    for s in strategies:
+        runs = [r for b in budgets for r in cells[(s, b)]]
+        if s == "uniform" or not any(r.get("drawn") for r in runs):
+            continue
+        check = share_checks(runs, tasks)
+        ratios = check["min_ratio"] or {}
+        factor = check["max_factor"]
+        rows.append(f"| {labels.get(s, s)} | " + " | ".join(f"{ratios[t]:.2f}" if t in ratios else "-" for t in tasks)
+                    + f" | {'-' if factor is None else f'{factor:.2f}'} |")
+        verdicts.append(f"{labels.get(s, s)}: no learnable task under half its natural share in any fifth "
+                        f"{_yes_no(check['no_task_under_half'])}; no share changes by more than 2x between refreshes "
+                        f"{_yes_no(check['no_jump_over_2x'])}.")
+    if not rows:
+        return []
+    head = ["", "Task shares: per learnable task, the lowest drawn share over fifths of training divided by its natural "
+                "(pool) share, and the largest factor between consecutive logged task shares of any task (all "
+                "budgets and seeds).", "",
+            "| strategy | " + " | ".join(f"`{t}`" for t in tasks) + " | largest change between refreshes |",
+            "|---|" + "---:|" * (len(tasks) + 1)]
+    return head + rows + [""] + [f"- {v}" for v in verdicts]
+
+
+def _band_line(cells: dict[tuple[str, int], list[dict[str, Any]]], budgets: list[int]) -> list[str]:
+    """The best band (a `band{lv}` strategy: one level of the pool only) per budget, if band strategies ran."""
+    best = []
+    for b in budgets:
+        means = {int(s[4:]): np.mean([r["test_accuracy"] for r in runs]) for (s, bb), runs in cells.items()
+                 if bb == b and s.startswith("band") and s[4:].isdigit() and runs}
+        if means:
+            best.append(f"{b:,}: level {max(means, key=means.get)}")
+    return ["", f"Best band (one level of the pool only) by budget: {'; '.join(best)}."] if best else []
+
+
 def _pool_section(name: str, results: list[dict[str, Any]], strategies: list[str], budgets: list[int]) -> list[str]:
     spec = POOLS[name]
     cells: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
@@ -53,7 +141,7 @@ def _pool_section(name: str, results: list[dict[str, Any]], strategies: list[str
         cells[(r["strategy"], r["budget"])].append(r)
     seeds = sorted({r["seed"] for r in results})
     labels = _labels()
-    lines = [f"### `{name}` ({spec.role})", "", f"{spec.describe()}. Seeds: {', '.join(map(str, seeds))}.", ""]
+    lines = [f"#### `{name}` ({spec.role})", "", f"{spec.describe()}. Seeds: {', '.join(map(str, seeds))}.", ""]
     lines += ["| strategy | " + " | ".join(f"{b:,} examples" for b in budgets) + " |", "|---|" + "---:|" * len(budgets)]
     for s in strategies:
         accuracy = [_cell([100 * r["test_accuracy"] for r in cells[(s, b)]]) for b in budgets]
@@ -86,13 +174,18 @@ def _pool_section(name: str, results: list[dict[str, Any]], strategies: list[str
         if found:
             lines += ["", "Suspected noise (posterior above 0.5 at the end of training) against the known wrong rows, "
                           f"mean over runs: {'; '.join(found)}."]
+    lines += _share_lines(name, cells, strategies, budgets)
+    lines += _band_line(cells, budgets)
     return lines + [""]
 
 
 def criteria(results: list[dict[str, Any]], strategy: str) -> list[dict[str, Any]]:
-    """Per pool, the issue's two checks of `strategy` against uniform: at every budget its mean is at least
-    uniform's mean minus one standard error (over seeds), and the fewest examples (interpolated linearly between
-    budgets) at which its mean reaches uniform's mean at the largest budget, as a share of that budget."""
+    """Per pool, the issue's checks of `strategy` against uniform: at every budget its mean is at least uniform's
+    mean minus one standard error (over seeds); the fewest examples (interpolated linearly between budgets) at which
+    its mean reaches uniform's mean at the largest budget, as a share of that budget; and on pools with wrong answers
+    the share of them among the rows drawn after the first fifth (mean over runs), which should be at most the pool's
+    share (`BASE_NOISE_FACTOR` x it on pools with base knowledge): `late_noisy_share`, `late_noisy_limit` and
+    `late_noisy_ok` (None where not applicable or not recorded)."""
     rows = []
     by_pool: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
@@ -117,8 +210,14 @@ def criteria(results: list[dict[str, Any]], strategy: str) -> list[dict[str, Any
             curve.append(m)
         reached = budget_to_reach(budgets, curve, mean_se("uniform", budgets[-1])[0])
         share = float("nan") if reached is None else reached / budgets[-1]
-        rows.append({"pool": pool, "role": POOLS[pool].role, "at_least_uniform_minus_se": checks,
-                     "share_to_reach_uniform_max": share, "budgets": budgets})
+        spec = POOLS[pool].pathologies
+        late = [x for r in runs if r["strategy"] == strategy and (x := late_noisy_share(r)) is not None]
+        limit = spec.noise * (BASE_NOISE_FACTOR if spec.base else 1.0) if spec.noise else None
+        late_share = float(np.mean(late)) if late else None
+        rows.append({"pool": pool, "role": POOLS[pool].role, "family": spec.family, "at_least_uniform_minus_se": checks,
+                     "share_to_reach_uniform_max": share, "budgets": budgets, "late_noisy_share": late_share,
+                     "late_noisy_limit": limit,
+                     "late_noisy_ok": None if limit is None or late_share is None else bool(late_share <= limit)})
     return rows
 
 
@@ -130,14 +229,18 @@ def _criteria_section(results: list[dict[str, Any]], strategy: str) -> list[str]
     lines = [f"## The checks, for `{strategy}`", "",
              "At or above uniform minus one standard error at each budget (✓/✗), and the share of uniform's largest "
              "budget the strategy needs to reach uniform's accuracy there (linear in log budget between budgets; goal: at most 0.6 "
-             "on the pathological validation pools).", "",
-             "| pool | role | " + " | ".join(f"{b:,}" for b in budgets) + " | examples to reach uniform's "
-             "largest-budget accuracy |", "|---|---|" + "---|" * len(budgets) + "---:|"]
+             "on the pathological validation pools); wrong answers among the rows drawn after the first fifth against "
+             f"the pool's share (at most it; at most {BASE_NOISE_FACTOR:g}x it on pools with base knowledge).", "",
+             "| pool | role | family | " + " | ".join(f"{b:,}" for b in budgets) + " | examples to reach uniform's "
+             "largest-budget accuracy | late wrong answers (limit) |", "|---|---|---|" + "---|" * len(budgets) + "---:|---:|"]
     for r in sorted(rows, key=lambda r: (ROLES.index(r["role"]), list(POOLS).index(r["pool"]))):
         checks = r["at_least_uniform_minus_se"]
         marks = " | ".join("-" if b not in checks else "✓" if checks[b] else "✗" for b in budgets)
         share = "not reached" if not np.isfinite(r["share_to_reach_uniform_max"]) else f"{r['share_to_reach_uniform_max']:.2f}"
-        lines.append(f"| `{r['pool']}` | {r['role']} | {marks} | {share} |")
+        late = "-" if r["late_noisy_limit"] is None else (
+            f"{'-' if r['late_noisy_share'] is None else format(r['late_noisy_share'], '.0%')} "
+            f"({r['late_noisy_limit']:.0%}){'' if r['late_noisy_ok'] is None else ' ✓' if r['late_noisy_ok'] else ' ✗'}")
+        lines.append(f"| `{r['pool']}` | {r['role']} | {r['family']} | {marks} | {share} | {late} |")
     return lines + [""]
 
 
@@ -160,18 +263,26 @@ def write_protocol_report(results: list[dict[str, Any]], out_dir: str | Path, si
         "by seed. Defaults may be chosen on the tuning pools only; the validation pools were fixed in "
         "`benchmarks/learning/pools.py` before any tuning.", "",
     ]
+    from .testbed import FAMILIES
+
     for role in ROLES:
         names = [n for n in pools_of(role) if n in by_pool]
         if names:
             md += [f"## {role.capitalize()} pools", ""]
-            for name in names:
-                md += _pool_section(name, by_pool[name], strategies, budgets)
+            for family in FAMILIES:
+                members = [n for n in names if POOLS[n].pathologies.family == family]
+                if members:
+                    md += [f"### Family `{family}`: {FAMILIES[family].description}", ""]
+                for name in members:
+                    md += _pool_section(name, by_pool[name], strategies, budgets)
     for strategy in strategies:
         if strategy != "uniform":
             md += _criteria_section(results, strategy)
     if plot:
         plot_protocol(results, out / "protocol.png")
         md += ["![test exact match against the budget, per pool](protocol.png)", ""]
+        if plot_task_shares(results, out / "task_shares.png") is not None:
+            md += ["![logged task shares over training, per pool (first seed, largest budget)](task_shares.png)", ""]
     path = out / "protocol.md"
     path.write_text("\n".join(md) + "\n")
     return path
@@ -212,6 +323,50 @@ def plot_protocol(results: list[dict[str, Any]], path: str | Path, strategies: l
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
     fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(4, len(legend)), fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_task_shares(results: list[dict[str, Any]], path: str | Path) -> Path | None:
+    """The curriculum's logged task shares over training (`share_trace`), one small panel per pool (validation pools
+    first), one colour per task and one line style per curriculum strategy, first seed and largest budget; each
+    task's natural share dotted. None (and no file) when no run logged task shares."""
+    traced = [r for r in results if r.get("share_trace", {}).get("shares")]
+    pools = [p for role in reversed(ROLES) for p in pools_of(role) if any(r["pool"] == p for r in traced)]
+    if not pools:
+        return None
+    plt = _plt()
+    labels = _labels()
+    styles = ("-", "--", "-.", ":")
+    strategies = list(dict.fromkeys(r["strategy"] for r in traced))
+    columns = min(4, len(pools))
+    rows = -(-len(pools) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False)
+    for ax, pool in zip(axes.flat, pools):
+        runs = [r for r in traced if r["pool"] == pool]
+        top, seed = max(r["budget"] for r in runs), min(r["seed"] for r in runs)
+        colours: dict[str, Any] = {}
+        for r in sorted((r for r in runs if r["budget"] == top and r["seed"] == seed), key=lambda r: r["strategy"]):
+            trace = r["share_trace"]
+            style = styles[strategies.index(r["strategy"]) % len(styles)]
+            for task, values in trace["shares"].items():
+                line = ax.plot(trace["step"], values, ls=style, color=colours.get(task), lw=1.2,
+                               label=f"{task} ({labels.get(r['strategy'], r['strategy'])})")[0]
+                colours.setdefault(task, line.get_color())
+            for task, share in r.get("drawn", {}).get("natural", {}).items():
+                if task in colours:
+                    ax.axhline(share, color=colours[task], ls=":", lw=0.8)
+        ax.set_title(f"{pool} ({POOLS[pool].role}), {top // 1000}k, seed {seed}", fontsize=7)
+        ax.set_xlabel("step", fontsize=7)
+        ax.set_ylabel("task share", fontsize=7)
+        ax.set_ylim(0, None)
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=5)
+    for ax in list(axes.flat)[len(pools):]:
+        ax.axis("off")
+    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
