@@ -225,7 +225,7 @@ class CurriculumConfig:
     )
     samples_per_epoch: int | None = _field(None, "Samples drawn per epoch (default: dataset size).", min=1)
     replacement: bool = _field(
-        True,
+        False,
         "Draw with replacement (each draw independent), or without: every row once per epoch, the weights deciding "
         "the order (and so which rows a partial epoch trains on).",
     )
@@ -250,7 +250,7 @@ class CurriculumConfig:
     task_gamma: float = _field(1.0, "Exponent of the inverse task confidence.", min=0.0)
     task_min_share: float = _field(0.0, "Least share of the sampling mass per task.", min=0.0, max_exclusive=1.0)
     share_scores: str = _field(
-        "duplicates",
+        "none",
         "Share scores between duplicate rows, and pass them on to unseen near-duplicates.",
         choices=("none", "duplicates", "near_duplicates"),
     )

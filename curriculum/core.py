@@ -366,17 +366,16 @@ class Curriculum:
         global batch do, once the buffer holds a row.
 
         With `replacement=True` the draws are independent. Otherwise `taken` (a boolean mask of the rows, updated in
-        place) holds the rows already drawn in the current pass: the block is a weighted draw without replacement
-        among the others (see [`draw_without_replacement`]), and a pass ends when every row that can be drawn has
-        been."""
+        place; default: none taken) holds the rows already drawn in the current pass: the block is a weighted draw
+        without replacement among the others (see [`draw_without_replacement`]), and a pass ends when every row that
+        can be drawn has been."""
         probs, difficulty = self._weights(position)
         if self.config.replacement:
             cdf = np.cumsum(probs, out=probs)  # in place: no second array of the dataset's size
             cdf /= cdf[-1]
             rows = np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), self.num_rows - 1)
         else:
-            if taken is None:
-                raise ValueError("replacement=False needs taken=..., the mask of the rows drawn in the current pass")
+            taken = np.zeros(self.num_rows, dtype=bool) if taken is None else taken
             rows = draw_without_replacement(probs, size, rng, taken)
         del probs
         replayed = np.zeros(size, dtype=bool)
@@ -386,7 +385,7 @@ class Curriculum:
                 chosen = rng.choice(self.global_batch, size=per_batch, replace=False)
                 replayed[start + chosen[chosen < size - start]] = True
             buffer = self.replay.rows()
-            if taken is not None and not self.config.replacement:
+            if not self.config.replacement:
                 taken[rows[replayed]] = False  # drawn, then replaced by a replay: not trained in this pass
             rows[replayed] = buffer[rng.integers(0, buffer.size, int(replayed.sum()))]
         self._sampled.append((position, np.asarray(difficulty[rows], dtype=np.float64)))

@@ -111,7 +111,8 @@ def test_non_text_columns_and_plain_objects_take_the_python_path(datasets):
 @pytest.mark.parametrize("duplicate_key", ["prompt", "content"])
 def test_from_dataset_matches_from_arrays(datasets, kind, duplicate_key):
     ds = datasets[kind]
-    config = CurriculumConfig(group_column="task", prior_column="prior", duplicate_key=duplicate_key)
+    config = CurriculumConfig(group_column="task", prior_column="prior", duplicate_key=duplicate_key,
+                              share_scores="duplicates")
     fast = Curriculum.from_dataset(config, ds, global_batch=4)
     slow = Curriculum.from_arrays(
         config,

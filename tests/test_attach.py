@@ -146,8 +146,7 @@ def test_mixin_route_without_attach(tmp_path, tokenizer, tokenized):
     counts = {k.split("/")[-1]: v for k, v in last.items() if k.startswith("curriculum/map/")}
     assert set(counts) == {"easy", "ambiguous", "hard", "suspected_noise", "duplicate", "never_trained"}
     assert sum(counts.values()) == len(tokenized)
-    assert counts["never_trained"] == int((parts.scores.count == 0).sum() - (parts.curriculum.duplicate &
-                                                                            (parts.scores.count == 0)).sum())
+    assert counts["never_trained"] == int((parts.scores.count == 0).sum())  # no score sharing by default: no duplicate
 
 
 def test_curriculum_built_for_another_global_batch_is_a_clear_error(tmp_path, tokenizer, tokenized):

@@ -318,7 +318,7 @@ def test_list_dataset_advice_works(tmp_path, tokenizer, tokenized):
     trainer, _ = make_trainer("trainer", rows, tokenizer, str(tmp_path), attach_curriculum=False)
     with pytest.raises(ValueError, match=r"list without column names: convert a list of dicts with "
                                          r"`datasets\.Dataset\.from_list\(rows\)`, or set share_scores: none"):
-        attach(trainer)
+        attach(trainer, CurriculumConfig(share_scores="duplicates"))
     # Both pieces of advice work: share_scores none on the list, or the list converted.
     handle = attach(trainer, CurriculumConfig(share_scores="none"))
     trainer.train()

@@ -37,7 +37,7 @@ def test_defaults_match_documentation():
     assert config.refresh_every_steps is None  # 10, or a thousandth of an epoch on large data (core)
     assert config.samples_per_epoch is None and config.seed is None
     assert config.target(0.5) == pytest.approx(0.45)
-    assert config.share_scores == "duplicates"
+    assert config.share_scores == "none" and config.replacement is False
     assert (config.duplicate_key, config.duplicate_alpha) == ("prompt", 1.0)
     assert (config.task_balance, config.task_signal) == (None, "progress")
     assert config.noise_filter == "none"

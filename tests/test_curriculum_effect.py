@@ -55,6 +55,7 @@ def test_linear_easy_to_hard_moves_draws_to_hard_rows(tmp_path, tokenizer):
     config = CurriculumConfig(
         schedule="linear", start=0.0, end=1.0, width=0.1, uniform_mix=0.1, refresh_every_steps=1,
         share_scores="none",  # the 32 easy rows are identical: scored and weighted one by one here
+        replacement=True,  # the share of each kind of row drawn, not only their order within a pass
     )
     first, last = _hard_share(config, tokenizer, tmp_path)
     assert last > first + 0.3, (first, last)
@@ -63,7 +64,8 @@ def test_linear_easy_to_hard_moves_draws_to_hard_rows(tmp_path, tokenizer):
 
 def test_constant_easy_target_keeps_draws_easy(tmp_path, tokenizer):
     config = CurriculumConfig(
-        schedule="constant", start=0.0, width=0.1, uniform_mix=0.1, refresh_every_steps=1, share_scores="none"
+        schedule="constant", start=0.0, width=0.1, uniform_mix=0.1, refresh_every_steps=1, share_scores="none",
+        replacement=True,
     )
     first, last = _hard_share(config, tokenizer, tmp_path)
     assert last <= first + 0.05, (first, last)

@@ -51,7 +51,8 @@ def test_bytes_per_row_held_is_at_most_24(grouped):
     for path, obj in _arrays(curriculum, sampler):
         if obj.size in (ROWS, len(sampler)):
             per_row[path] = obj.itemsize
-    expected = {"loss": 4, "confidence": 4, "first_loss": 4, "confidence_var": 4, "count": 2, "_stream": 4}
+    # `_taken`: the rows drawn in the current pass, sampling without replacement (the default).
+    expected = {"loss": 4, "confidence": 4, "first_loss": 4, "confidence_var": 4, "count": 2, "_stream": 4, "_taken": 1}
     if grouped:
         expected["groups"] = 1  # uint8 codes for up to 256 groups
     assert per_row == expected, per_row

@@ -18,7 +18,7 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = (
         'pip install torch==2.13.0 && pip install --no-build-isolation deepspeed==0.19.8 && '
-        'pip install -e ".[test,plot,deepspeed,embeddings]" && python -m pytest -q'
+        'pip install -e ".[test,plot,deepspeed,embeddings,bench]" && python -m pytest -q'
     )
     assert command in readme
-    assert command.replace("pip install", "pip install -q") in ci
+    assert command.replace("pip install", "pip install -q") in ci, "the README's test command and .ci/run differ"

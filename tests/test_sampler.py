@@ -147,7 +147,8 @@ def test_len_rounds_up_to_multiple_of(num_rows, num_samples, multiple_of, expect
 )
 def test_all_indices_in_range(target, uniform_mix, kernel):
     sampler = make_sampler(
-        7, schedule=lambda p: target, num_samples=5000, refresh_every=500, uniform_mix=uniform_mix, kernel=kernel
+        7, schedule=lambda p: target, num_samples=5000, refresh_every=500, uniform_mix=uniform_mix, kernel=kernel,
+        replacement=True,
     )
     stream = np.array(list(sampler))
     assert stream.min() >= 0 and stream.max() <= 6
@@ -175,7 +176,8 @@ def test_empirical_distribution_matches_sampling_weights():
     n, draws = 20, 200_000
     difficulty = np.linspace(0.0, 1.0, n)
     sampler = make_sampler(
-        n, difficulty, lambda p: 0.7, num_samples=draws, refresh_every=4096, width=0.15, uniform_mix=0.1, seed=0
+        n, difficulty, lambda p: 0.7, num_samples=draws, refresh_every=4096, width=0.15, uniform_mix=0.1, seed=0,
+        replacement=True,
     )
     counts = np.bincount(np.fromiter(sampler, dtype=np.int64, count=draws), minlength=n)
     probs = sampling_weights(difficulty, 0.7, "laplace", 0.15, 0.1)
@@ -267,7 +269,7 @@ def test_target_is_used_for_the_block():
     n = 100
     sampler = make_sampler(
         n, np.linspace(0, 1, n), lambda p: 0.0 if p < 0.5 else 1.0,
-        num_samples=2000, refresh_every=1000, width=0.05, uniform_mix=0.0, seed=1,
+        num_samples=2000, refresh_every=1000, width=0.05, uniform_mix=0.0, seed=1, replacement=True,
     )  # fmt: skip
     stream = np.array(list(sampler))
     assert stream[:1000].mean() < 10 and stream[1000:].mean() > 89

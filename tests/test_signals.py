@@ -135,7 +135,7 @@ def test_task_shares_apply_min_share():
 
 
 def _curriculum(**overrides):
-    config = CurriculumConfig(group_column="task", refresh_every_steps=1, **overrides)
+    config = CurriculumConfig(group_column="task", refresh_every_steps=1, share_scores="duplicates", **overrides)
     texts = [f"row {i}" for i in range(8)] + ["row 0"]  # row 8 is a copy of row 0
     return Curriculum.from_arrays(config, 9, groups=["a"] * 9, texts=texts, global_batch=4, max_steps=10)
 
@@ -223,17 +223,17 @@ def test_prompt_key_weighs_a_wrong_answer_to_a_repeated_prompt_like_a_copy():
     prompts = ["1+1="] * 4 + ["2+2=", "3+3="]
     completions = ["2", "2", "2", "3", "4", "6"]
     texts = [p + c for p, c in zip(prompts, completions)]
-    by_content = Curriculum.from_arrays(CurriculumConfig(duplicate_key="content"), 6, texts=texts, prompts=prompts)
-    by_prompt = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt"), 6, texts=texts, prompts=prompts)
+    by_content = Curriculum.from_arrays(CurriculumConfig(duplicate_key="content", share_scores="duplicates"), 6, texts=texts, prompts=prompts)
+    by_prompt = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt", share_scores="duplicates"), 6, texts=texts, prompts=prompts)
     assert by_content.row_weights.tolist() == [1 / 3, 1 / 3, 1 / 3, 1.0, 1.0, 1.0]
     assert by_prompt.row_weights.tolist() == [0.25, 0.25, 0.25, 0.25, 1.0, 1.0]
-    half = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt", duplicate_alpha=0.5), 6, texts=texts,
+    half = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt", duplicate_alpha=0.5, share_scores="duplicates"), 6, texts=texts,
                                   prompts=prompts)
     np.testing.assert_allclose(half.row_weights, [0.5, 0.5, 0.5, 0.5, 1.0, 1.0])
     # Scores are still shared by content: the wrong answer keeps a score of its own.
     assert by_prompt.duplicate.tolist() == [False, True, True, False, False, False]
     # Without prompts, copies are counted by content.
-    no_prompts = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt"), 6, texts=texts)
+    no_prompts = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt", share_scores="duplicates"), 6, texts=texts)
     assert no_prompts.row_weights.tolist() == by_content.row_weights.tolist()
 
 
@@ -243,12 +243,12 @@ def test_prompt_key_reads_the_prompt_column():
     from curriculum.config import ConfigError
 
     data = Dataset.from_dict({"prompt": ["a", "a", "b"], "completion": ["x", "y", "z"]})
-    curriculum = Curriculum.from_dataset(CurriculumConfig(duplicate_key="prompt"), data)
+    curriculum = Curriculum.from_dataset(CurriculumConfig(duplicate_key="prompt", share_scores="duplicates"), data)
     assert curriculum.row_weights.tolist() == [0.5, 0.5, 1.0]
     messages = [[{"role": "user", "content": "a"}, {"role": "assistant", "content": c}] for c in "xyz"]
-    chat = Curriculum.from_dataset(CurriculumConfig(), Dataset.from_dict({"messages": messages}))
+    chat = Curriculum.from_dataset(CurriculumConfig(share_scores="duplicates"), Dataset.from_dict({"messages": messages}))
     assert chat.row_weights.tolist() == [1 / 3] * 3  # one prompt, three answers
-    text = Curriculum.from_dataset(CurriculumConfig(), Dataset.from_dict({"text": ["a", "b", "a"]}))
+    text = Curriculum.from_dataset(CurriculumConfig(share_scores="duplicates"), Dataset.from_dict({"text": ["a", "b", "a"]}))
     assert text.row_weights.tolist() == [0.5, 1.0, 0.5]  # no prompt column: copies by content
 
 
@@ -263,7 +263,7 @@ def test_task_shares_are_on_by_default_with_a_group_column():
 
 def test_freshness_by_hand_counts_visits_per_group_of_copies():
     # Rows 0-1 are copies (one unit), rows 2 and 3 are units of their own: 3 units, 3 visits, mean 1.
-    config = CurriculumConfig(revisit_penalty=2.0)
+    config = CurriculumConfig(revisit_penalty=2.0, share_scores="duplicates")
     curriculum = Curriculum.from_arrays(config, 4, texts=["a", "a", "b", "c"])
     curriculum.observe(np.array([0, 2, 2]), np.ones(3), np.full(3, 0.5), step=1)
     np.testing.assert_allclose(curriculum.freshness(), np.exp([-2.0, -2.0, -4.0, 0.0]))

@@ -81,7 +81,7 @@ def test_task_shares_follow_inverse_confidence(tmp_path, tokenizer):
     dataset = tokenize_for_causal_lm(raw, tokenizer)
     config = CurriculumConfig(
         group_column="task", task_balance=True, task_signal="confidence", task_gamma=2.0, task_min_share=0.05,
-        uniform_mix=0.0,
+        uniform_mix=0.0, replacement=True,
         schedule="constant", start=0.5, refresh_every_steps=1, samples_per_epoch=800,
     )
     trainer, handle = make_trainer(
@@ -184,7 +184,7 @@ def test_replay_buffer_and_snapshot_units():
 
 def test_unique_rows_budget(tmp_path, tokenizer):
     dataset = tokenize_for_causal_lm(make_graded_dataset(64, seed=7), tokenizer)
-    config = CurriculumConfig(budget_unit="unique_rows", replay_share=0.5, replay_threshold=0.0)
+    config = CurriculumConfig(budget_unit="unique_rows", replay_share=0.5, replay_threshold=0.0, refresh_every_steps=1)
     trainer, handle = make_trainer("trainer", dataset, tokenizer, str(tmp_path), config=config, max_steps=6)
     trainer.train()
     logs = [e for e in trainer.state.log_history if "curriculum/progress" in e]
@@ -224,7 +224,7 @@ def test_duplicate_weight_is_copies_to_the_minus_alpha(alpha):
     from curriculum import Curriculum
 
     texts = ["a", "b", "a", "a", "c", "b", "a"]  # "a": 4 copies, "b": 2, "c": 1
-    config = CurriculumConfig(duplicate_alpha=alpha)
+    config = CurriculumConfig(duplicate_alpha=alpha, share_scores="duplicates")
     weights = Curriculum.from_arrays(config, len(texts), texts=texts).row_weights
     copies = np.array([4, 2, 4, 4, 1, 2, 4], dtype=np.float64)
     np.testing.assert_allclose(weights, copies**-alpha, rtol=1e-15)
