@@ -20,7 +20,9 @@ class CurriculumSampler(Sampler[int]):
     Yields the global stream of row indices of a [`~curriculum.Curriculum`], identical on every process.
 
     The stream is drawn block by block ([`Curriculum.draw`], `refresh_every_steps` optimizer steps of rows per
-    block) from the generator `numpy.random.default_rng([seed, epoch])`. During training the draw of a block is
+    block) from the generator `numpy.random.default_rng([seed, epoch])`; with `replacement=False` (the default)
+    the sampler keeps the rows drawn in the epoch's pass, so that every row is drawn once per epoch, in the order
+    the weights give. During training the draw of a block is
     not on the training loop's path: [`advance`], called once a step's observations are folded in, draws in a
     background thread every block whose turn has come, from the table as it is at that fixed stream position:
     the first `ahead` blocks of an epoch at the epoch's start, block j >= `ahead` once the stream position

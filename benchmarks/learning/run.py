@@ -121,6 +121,10 @@ STRATEGIES = {
         Strategy("online_first", "online, first defaults (0.2 -> 0.8, no sharing)",
                  curriculum={**PREVIOUS, "start": 0.2, "end": 0.8, "share_scores": "none"}),
         Strategy("online", "online (defaults)", curriculum={}),
+        # The defaults of the second round (until issue 19), whose recorded results the protocol keeps: score sharing
+        # by prompt, with replacement (task shares then by loss drops between visits, which no longer exist).
+        Strategy("online_round2", "online, round-2 defaults (sharing by prompt, with replacement)",
+                 curriculum={"share_scores": "duplicates", "replacement": True}),
         Strategy("online_previous", "online, previous defaults (copies by content, no task shares, width 0.15)",
                  curriculum=PREVIOUS),
         # The optional signals, each on top of the defaults.
