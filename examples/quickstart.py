@@ -23,12 +23,16 @@ from benchmarks.learning.run import SIZES, Bench, Strategy, run_one  # noqa: E40
 from benchmarks.learning.workers import init_worker  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "examples" / "configs" / "quickstart.yaml"
+OPT_IN_CONFIG = ROOT / "examples" / "configs" / "quickstart_duplicates.yaml"
 DEFAULT_POOL = "plausible15_dup2levels_rare_unlearnable"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="curriculum YAML file (default: %(default)s)")
+    parser.add_argument("--opt-in-config", default=str(OPT_IN_CONFIG),
+                        help="a second curriculum YAML to compare, e.g. with an opt-in strategy; '' to skip "
+                        "(default: %(default)s)")
     parser.add_argument("--pool", default=DEFAULT_POOL, choices=list(POOLS), help="generated pool (default: %(default)s)")
     parser.add_argument("--budget", type=int, default=16000, help="training examples of each run (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pool, the model and the runs")
@@ -43,21 +47,28 @@ def _row(label: str, result: dict[str, Any]) -> str:
     return f"| {label} | {100 * result['test_accuracy']:.1f} | {levels} | {100 * result['extrapolation_accuracy']:.1f} |"
 
 
-def report(args: argparse.Namespace, uniform: dict[str, Any], online: dict[str, Any], png: Path) -> None:
+def report(args: argparse.Namespace, uniform: dict[str, Any], online: dict[str, Any], png: Path,
+           opt_in: dict[str, Any] | None = None) -> None:
     spec = POOLS[args.pool]
     levels = sorted(uniform["test_accuracy_by_level"])
     print(f"\nHeld-out exact match (%) after {online['budget']:,} training examples, pool `{args.pool}`:\n")
     print("| run | test | " + " | ".join(f"level {k}" for k in levels) + " | level 5 (unseen) |")
     print("|---|---:|" + "---:|" * len(levels) + "---:|")
     print(_row("uniform shuffling (Trainer default)", uniform))
-    print(_row("online curriculum", online))
+    print(_row("online curriculum (defaults)", online))
+    if opt_in is not None:
+        print(_row(f"online curriculum ({Path(args.opt_in_config).name})", opt_in))
     gain = 100 * (online["test_accuracy"] - uniform["test_accuracy"])
     print(f"\nCurriculum - uniform: {gain:+.1f} points of test exact match (one seed; the README's results give the "
           "spread over seeds and pools).")
+    if opt_in is not None:
+        gain = 100 * (opt_in["test_accuracy"] - uniform["test_accuracy"])
+        print(f"With {Path(args.opt_in_config).name} - uniform: {gain:+.1f} points.")
     if spec.pathologies.noise:
-        late = [late_noisy_share(r) for r in (uniform, online)]
+        late = [late_noisy_share(r) for r in (uniform, online, opt_in) if r is not None]
+        extra = f", {Path(args.opt_in_config).name} {late[2]:.0%}" if opt_in is not None else ""
         print(f"Wrong answers among the rows trained on after the first fifth: uniform {late[0]:.0%}, curriculum "
-              f"{late[1]:.0%} (pool: {spec.pathologies.noise:.0%}).")
+              f"{late[1]:.0%}{extra} (pool: {spec.pathologies.noise:.0%}).")
         found = online["noise_detection"]
         precision = "-" if not found["flagged"] else f"{found['precision']:.0%}"
         revisited = found["recall_revisited"]
@@ -89,7 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         strategy = Strategy("online", "online curriculum", curriculum=settings, pool=args.pool)
         online = run_one(bench, strategy, args.budget, data_map_png=str(png))
         print(f"online curriculum: test exact match {online['test_accuracy']:.1%} ({online['train_seconds']:.0f} s)")
-    report(args, uniform, online, png)
+        opt_in = None
+        if args.opt_in_config:
+            extra = yaml.safe_load(Path(args.opt_in_config).read_text()) or {}
+            opt_in = run_one(bench, Strategy("online", "online curriculum, opt-in", curriculum=extra, pool=args.pool),
+                             args.budget)
+            print(f"online curriculum ({Path(args.opt_in_config).name}): test exact match "
+                  f"{opt_in['test_accuracy']:.1%} ({opt_in['train_seconds']:.0f} s)")
+    report(args, uniform, online, png, opt_in)
     print(f"\nDone in {time.perf_counter() - started:.0f} s.")
     return 0
 

@@ -16,9 +16,12 @@ def test_quickstart_compares_uniform_and_the_curriculum(tmp_path):
     args = ["--size", "tiny", "--budget", "64", "--output-dir", str(tmp_path)]
     out = check_ok(run_process([PYTHON, "examples/quickstart.py", *args], TIMEOUT))
     assert re.search(r"^\| uniform shuffling \(Trainer default\) \| \d+\.\d \|", out, flags=re.MULTILINE), out
-    assert re.search(r"^\| online curriculum \| \d+\.\d \|", out, flags=re.MULTILINE), out
+    assert re.search(r"^\| online curriculum \(defaults\) \| \d+\.\d \|", out, flags=re.MULTILINE), out
+    assert re.search(r"^\| online curriculum \(quickstart_duplicates\.yaml\) \| \d+\.\d \|", out, flags=re.MULTILINE), out
     assert re.search(r"Curriculum - uniform: [+-]\d+\.\d points", out), out
-    assert re.search(r"Wrong answers among the rows trained on after the first fifth: uniform \d+%, curriculum \d+%", out)
+    assert re.search(r"With quickstart_duplicates\.yaml - uniform: [+-]\d+\.\d points", out), out
+    assert re.search(r"Wrong answers among the rows trained on after the first fifth: uniform \d+%, curriculum \d+%, "
+                     r"quickstart_duplicates\.yaml \d+%", out), out
     assert re.search(r"Suspected noise at the end: \d+ rows flagged", out), out
     assert f"Data map PNG: {tmp_path / 'data_map.png'}" in out
     assert (tmp_path / "data_map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
