@@ -15,6 +15,8 @@ from .report import load_results
 
 __all__ = ["BLOCKS", "fill", "main"]
 
+# The screen's candidate with exactly the defaults' settings: its runs stand for the defaults on the tuning pools.
+DEFAULTS_TWIN = "safe_wor"
 # The candidates of the third round's screen (issue 19), seed 0 on the tuning pools, in the README's order.
 SCREEN = ("safe_wr", "safe_wor", "safe_wor_nobal", "dup_wor", "safe_wor_noise1")
 
@@ -29,12 +31,16 @@ def _shares(results: list[dict[str, Any]]) -> str:
     for role in ("validation", "tuning"):
         for pool in pools_of(role):
             runs = [r for r in results if r["pool"] == pool and r["strategy"] == "online" and r.get("drawn")]
+            runs = runs or [r for r in results if r["pool"] == pool and r["strategy"] == DEFAULTS_TWIN and r.get("drawn")]
             if not runs:
                 continue
             check = share_checks(runs, _learnable(pool))
-            low = min((check["min_ratio"] or {}).values(), default=float("nan"))
+            low = min((check["min_ratio"] or {}).values(), default=None)
             factor = check["max_factor"]
-            lines.append(f"| `{pool}` | {role} | {low:.2f} | {'-' if factor is None else f'{factor:.2f}'} |")
+            if low is None and factor is None:
+                continue  # runs recorded before the shares were
+            lines.append(f"| `{pool}` | {role} | {'-' if low is None else f'{low:.2f}'} | "
+                         f"{'-' if factor is None else f'{factor:.2f}'} |")
     return "\n".join(lines)
 
 
