@@ -229,6 +229,12 @@ class CurriculumConfig:
         "Draw with replacement (each draw independent), or without: every row once per epoch, the weights deciding "
         "the order (and so which rows a partial epoch trains on).",
     )
+    pass_order: str = _field(
+        "shuffled",
+        "Without replacement: a pass the remaining budget completes anyway is shuffled (the weights only choose the "
+        "rows of a pass the budget leaves unfinished), or ordered by the weights.",
+        choices=("shuffled", "weighted"),
+    )
     seed: int | None = _field(None, "Sampler seed (default: data_seed, else seed).", min=0)
     budget_unit: str = _field(
         "samples", "What progress counts: samples consumed, or unique rows trained on.", choices=("samples", "unique_rows")

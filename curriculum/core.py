@@ -366,9 +366,12 @@ class Curriculum:
         global batch do, once the buffer holds a row.
 
         With `replacement=True` the draws are independent. Otherwise `taken` (a boolean mask of the rows, updated in
-        place; default: none taken) holds the rows already drawn in the current pass: the block is a weighted draw
-        without replacement among the others (see [`draw_without_replacement`]), and a pass ends when every row that
-        can be drawn has been."""
+        place; default: none taken) holds the rows already drawn in the current pass: the block is a draw without
+        replacement among the others (see [`draw_without_replacement`]), and a pass ends when every row that can be
+        drawn has been. With `pass_order="shuffled"` (the default) a pass that the rest of the budget will complete
+        anyway is drawn uniformly (shuffled, as the Trainer would): the weights then could only change when each row
+        is trained, and ordering by them bunches the rows they disfavour at the end of every pass. They decide
+        which rows a pass that the budget leaves unfinished trains on."""
         probs, difficulty = self._weights(position)
         if self.config.replacement:
             cdf = np.cumsum(probs, out=probs)  # in place: no second array of the dataset's size
@@ -376,7 +379,10 @@ class Curriculum:
             rows = np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), self.num_rows - 1)
         else:
             taken = np.zeros(self.num_rows, dtype=bool) if taken is None else taken
-            rows = draw_without_replacement(probs, size, rng, taken)
+            budget_left = None  # the weights order every pass
+            if self.config.pass_order == "shuffled" and self.config.budget_unit == "samples":
+                budget_left = self.budget - position
+            rows = draw_without_replacement(probs, size, rng, taken, budget_left)
         del probs
         replayed = np.zeros(size, dtype=bool)
         per_batch = round(self.config.replay_share * self.global_batch)
@@ -679,12 +685,16 @@ class Curriculum:
         return self.block_size // self.global_batch
 
 
-def draw_without_replacement(probs: np.ndarray, size: int, rng: np.random.Generator, taken: np.ndarray) -> np.ndarray:
+def draw_without_replacement(
+    probs: np.ndarray, size: int, rng: np.random.Generator, taken: np.ndarray, budget_left: int | None = None
+) -> np.ndarray:
     """`size` rows drawn one after another without replacement with probabilities proportional to `probs`, among
     the rows with `probs > 0` not yet `taken`; `taken` is updated in place, and cleared (a new pass) when every such
     row is taken. Exponential keys (Efraimidis and Spirakis 2006): each candidate gets log(u) / p with u uniform in
     (0, 1), and the rows with the largest keys, in decreasing order, are a sequential weighted draw without
-    replacement. O(rows) per call.
+    replacement. With `budget_left` (the samples still to draw in the run, from this call's first one), a pass
+    that this budget completes anyway is drawn uniformly instead (equal keys): the weights decide which rows only
+    where the budget ends within the pass. O(rows) per call.
 
     Example:
 
@@ -707,7 +717,8 @@ def draw_without_replacement(probs: np.ndarray, size: int, rng: np.random.Genera
             continue
         k = min(size - filled, candidates.size)
         keys = np.log(rng.random(candidates.size))
-        keys /= probs[candidates]
+        if budget_left is None or budget_left - filled < candidates.size:
+            keys /= probs[candidates]  # the budget ends within this pass: the weights choose its rows
         top = np.argpartition(keys, candidates.size - k)[candidates.size - k :] if k < candidates.size else np.arange(k)
         chosen = candidates[top[np.argsort(-keys[top], kind="stable")]]
         taken[chosen] = True

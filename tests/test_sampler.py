@@ -535,13 +535,30 @@ def test_without_replacement_draws_every_row_once_per_pass_in_weighted_order():
     assert stream.tolist() == list(sampler)  # replayed identically
 
 
-def test_without_replacement_order_follows_the_weights():
-    # Constant target 1.0 and a narrow kernel: in the first half of each pass, the rows near difficulty 1 dominate.
-    sampler = make_sampler(200, schedule=lambda p: 1.0, num_samples=200, refresh_every=200, replacement=False,
-                           uniform_mix=0.0, width=0.1)  # fmt: skip
+@pytest.mark.parametrize("pass_order", ["weighted", "shuffled"])
+def test_without_replacement_order_follows_the_weights_where_they_choose_rows(pass_order):
+    # Constant target 1.0 and a narrow kernel. A budget of half a pass: the weights choose its rows (the rows near
+    # difficulty 1), whatever the pass order. A budget of the whole pass: `weighted` orders it by the weights,
+    # `shuffled` shuffles it (the weights could only change when each row is trained).
+    kwargs = dict(schedule=lambda p: 1.0, num_samples=200, refresh_every=100, replacement=False, uniform_mix=0.0,
+                  width=0.1, pass_order=pass_order)
+    half = np.array(list(make_sampler(200, budget=100, **kwargs)))
+    assert half[:100].mean() > 140
+    whole = np.array(list(make_sampler(200, budget=200, **kwargs)))
+    assert sorted(whole.tolist()) == list(range(200))
+    if pass_order == "weighted":
+        assert whole[:50].mean() > 140 and whole[150:].mean() < 70
+    else:
+        assert 70 < whole[:50].mean() < 130 and 70 < whole[150:].mean() < 130
+
+
+def test_shuffled_passes_are_weighted_again_where_the_budget_ends():
+    # 2.5 passes of 40 rows: the first two are shuffled, the last half pass is chosen by the weights.
+    sampler = make_sampler(40, schedule=lambda p: 1.0, num_samples=100, budget=100, refresh_every=10,
+                           replacement=False, uniform_mix=0.0, width=0.05)  # fmt: skip
     stream = np.array(list(sampler))
-    assert sorted(stream.tolist()) == list(range(200))
-    assert stream[:50].mean() > 140 and stream[150:].mean() < 70
+    assert sorted(stream[:40].tolist()) == sorted(stream[40:80].tolist()) == list(range(40))
+    assert stream[80:].mean() > 27  # mostly the rows nearest difficulty 1 (a shuffle: 19.5)
 
 
 def test_without_replacement_covers_a_pass_where_with_replacement_does_not():

@@ -169,15 +169,18 @@ STRATEGIES = {
         ),
         # Issue 19's screen on the tuning pools: the safe candidates (score sharing off), with and without
         # replacement, with and without task shares, and the first-visit noise filter.
+        # (All without replacement ordered every pass by the weights: `pass_order: shuffled` came after this screen.)
         Strategy("safe_wr", "online, no sharing, with replacement", curriculum={"share_scores": "none"}),
-        Strategy("safe_wor", "online, no sharing, without replacement",
-                 curriculum={"share_scores": "none", "replacement": False}),
-        Strategy("safe_wor_nobal", "online, no sharing, without replacement, no task shares",
-                 curriculum={"share_scores": "none", "replacement": False, "task_balance": False}),
-        Strategy("dup_wor", "online, copies weighted by prompt, without replacement", curriculum={"replacement": False}),
-        Strategy("safe_wor_noise1", "online, no sharing, without replacement, first-visit noise filter",
-                 curriculum={"share_scores": "none", "replacement": False, "noise_filter": "mixture",
-                             "noise_signal": "first_loss"}),
+        Strategy("safe_wor", "online, no sharing, without replacement, passes ordered by the weights",
+                 curriculum={"share_scores": "none", "replacement": False, "pass_order": "weighted"}),
+        Strategy("safe_wor_nobal", "online, no sharing, without replacement (weighted order), no task shares",
+                 curriculum={"share_scores": "none", "replacement": False, "pass_order": "weighted",
+                             "task_balance": False}),
+        Strategy("dup_wor", "online, copies weighted by prompt, without replacement (weighted order)",
+                 curriculum={"share_scores": "duplicates", "replacement": False, "pass_order": "weighted"}),
+        Strategy("safe_wor_noise1", "online, no sharing, without replacement (weighted order), first-visit noise filter",
+                 curriculum={"share_scores": "none", "replacement": False, "pass_order": "weighted",
+                             "noise_filter": "mixture", "noise_signal": "first_loss"}),
         Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
         Strategy("clean_online", "online (defaults), clean pool", curriculum={}, pool="clean"),
         # Budget vs difficulty band: the rows of one level of the pool (`clean` unless `--pools` names others).
