@@ -54,9 +54,9 @@ def main() -> None:
     calls = [0]
     counting(rank, calls)
     ds = dataset(args.rows)
-    cur = Curriculum.from_dataset(CurriculumConfig(group_column="task"), ds, global_batch=4)
+    cur = Curriculum.from_dataset(CurriculumConfig(group_column="task", share_scores="duplicates"), ds, global_batch=4)
     try:
-        Curriculum.from_dataset(CurriculumConfig(content_column="missing"), ds, global_batch=4)
+        Curriculum.from_dataset(CurriculumConfig(content_column="missing", share_scores="duplicates"), ds, global_batch=4)
         error = ""
     except Exception as e:  # noqa: BLE001 - what each rank raised is the result
         error = f"{type(e).__name__}: {e}"
