@@ -191,8 +191,12 @@ def criteria(results: list[dict[str, Any]], strategy: str) -> list[dict[str, Any
     for r in results:
         by_pool[r["pool"]].append(r)
     for pool, runs in by_pool.items():
+        # Uniform over the seeds the strategy ran (a strategy run on fewer seeds is compared with the same ones).
+        seeds = {r["seed"] for r in runs if r["strategy"] == strategy}
+
         def mean_se(s: str, b: int) -> tuple[float, float, int]:
-            values = [100 * r["test_accuracy"] for r in runs if r["strategy"] == s and r["budget"] == b]
+            values = [100 * r["test_accuracy"] for r in runs if r["strategy"] == s and r["budget"] == b
+                      and r["seed"] in seeds]
             if not values:
                 return float("nan"), float("nan"), 0
             se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
@@ -390,10 +394,10 @@ def readme_summary(results: list[dict[str, Any]], strategy: str = "online", role
     for pool in pools:
         cells = []
         for b in budgets:
-            u = {r["seed"]: 100 * r["test_accuracy"] for r in results
-                 if r["pool"] == pool and r["strategy"] == "uniform" and r["budget"] == b}
             m = {r["seed"]: 100 * r["test_accuracy"] for r in results
                  if r["pool"] == pool and r["strategy"] == strategy and r["budget"] == b}
+            u = {r["seed"]: 100 * r["test_accuracy"] for r in results
+                 if r["pool"] == pool and r["strategy"] == "uniform" and r["budget"] == b and r["seed"] in m}
             paired = [m[k] - u[k] for k in m if k in u]
             ok = checks[pool]["at_least_uniform_minus_se"].get(b) if pool in checks else None
             mark = "" if ok is None else " ✓" if ok else " ✗"

@@ -18,7 +18,7 @@ __all__ = ["BLOCKS", "fill", "main"]
 # The screen's candidate with exactly the defaults' settings: its runs stand for the defaults on the tuning pools.
 DEFAULTS_TWIN = "safe_wor"
 # The candidates of the third round's screen (issue 19), seed 0 on the tuning pools, in the README's order.
-SCREEN = ("safe_wr", "safe_wor", "safe_wor_nobal", "dup_wor", "safe_wor_noise1")
+SCREEN = ("safe_wr", "safe_wor", "safe_wor_nobal", "dup_wor", "safe_wor_noise1", "online")
 
 
 def _shares(results: list[dict[str, Any]]) -> str:
@@ -71,10 +71,10 @@ BLOCKS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
 def fill(text: str, results: list[dict[str, Any]], blocks: Sequence[str] = tuple(BLOCKS)) -> str:
     """`text` with each `<!-- NAME:start -->...<!-- NAME:end -->` block of `blocks` rewritten from `results`."""
     for name in blocks:
-        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"the README has no <!-- {name}:start --> ... <!-- {name}:end --> block")
-        text = pattern.sub(lambda m: m.group(1) + BLOCKS[name](results) + m.group(2), text)
+        text = pattern.sub(lambda m: m.group(1) + BLOCKS[name](results).rstrip("\n") + "\n" + m.group(2), text)
     return text
 
 
