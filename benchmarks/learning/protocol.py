@@ -248,6 +248,10 @@ def _criteria_section(results: list[dict[str, Any]], strategy: str) -> list[str]
     return lines + [""]
 
 
+# The strategies drawn in protocol.png when the defaults ran (the tables list every strategy).
+PLOTTED = ("uniform", "online", "online_round2", "safe_wor")
+
+
 def write_protocol_report(results: list[dict[str, Any]], out_dir: str | Path, size: Any, plot: bool = True) -> Path:
     """Write `protocol.md`: per pool, test exact match % of each strategy and its paired difference to uniform, the
     issue's checks per strategy; and `protocol.png` (see [`plot_protocol`]) unless `plot=False`."""
@@ -283,7 +287,8 @@ def write_protocol_report(results: list[dict[str, Any]], out_dir: str | Path, si
         if strategy != "uniform":
             md += _criteria_section(results, strategy)
     if plot:
-        plot_protocol(results, out / "protocol.png")
+        shown = [s for s in PLOTTED if s in strategies]
+        plot_protocol(results, out / "protocol.png", shown if "online" in shown else None)
         md += ["![test exact match against the budget, per pool](protocol.png)", ""]
         if plot_task_shares(results, out / "task_shares.png") is not None:
             md += ["![logged task shares over training, per pool (first seed, largest budget)](task_shares.png)", ""]
@@ -337,6 +342,8 @@ def plot_task_shares(results: list[dict[str, Any]], path: str | Path) -> Path | 
     first), one colour per task and one line style per curriculum strategy, first seed and largest budget; each
     task's natural share dotted. None (and no file) when no run logged task shares."""
     traced = [r for r in results if r.get("share_trace", {}).get("shares")]
+    if any(r["strategy"] == "online" for r in traced):  # the defaults only, where they ran
+        traced = [r for r in traced if r["strategy"] == "online"]
     pools = [p for role in reversed(ROLES) for p in pools_of(role) if any(r["pool"] == p for r in traced)]
     if not pools:
         return None
