@@ -14,6 +14,7 @@ from . import columns
 from .config import CurriculumConfig
 from .datamap import CATEGORIES, categorize, category_counts
 from .difficulty import Difficulty, encode_groups, group_names
+from .draws import draw_without_replacement
 from .noise import noise_probability
 from .progress import TaskProgress
 from .replay import ReplayPolicy
@@ -21,7 +22,7 @@ from .scores import ScoreTable
 from .sharing import ScoreSharing, build_sharing, duplicate_groups
 from .weights import normalized_entropy, sampling_weights, task_shares
 
-__all__ = ["Curriculum", "draw_without_replacement"]
+__all__ = ["Curriculum", "draw_without_replacement"]  # the latter from draws.py, for the loop without attach
 
 logger = logging.getLogger(__name__)
 
@@ -683,48 +684,6 @@ class Curriculum:
         """Optimizer steps per block of the stream (`refresh_every_steps` or its default, see
         [`default_refresh_steps`]; after an elastic resume the saved block in this run's steps)."""
         return self.block_size // self.global_batch
-
-
-def draw_without_replacement(
-    probs: np.ndarray, size: int, rng: np.random.Generator, taken: np.ndarray, budget_left: int | None = None
-) -> np.ndarray:
-    """`size` rows drawn one after another without replacement with probabilities proportional to `probs`, among
-    the rows with `probs > 0` not yet `taken`; `taken` is updated in place, and cleared (a new pass) when every such
-    row is taken. Exponential keys (Efraimidis and Spirakis 2006): each candidate gets log(u) / p with u uniform in
-    (0, 1), and the rows with the largest keys, in decreasing order, are a sequential weighted draw without
-    replacement. With `budget_left` (the samples still to draw in the run, from this call's first one), a pass
-    that this budget completes anyway is drawn uniformly instead (equal keys): the weights decide which rows only
-    where the budget ends within the pass. O(rows) per call.
-
-    Example:
-
-    ```python
-    >>> import numpy as np
-    >>> taken = np.zeros(4, dtype=bool)
-    >>> rows = draw_without_replacement(np.array([0.1, 0.2, 0.3, 0.4]), 6, np.random.default_rng(0), taken)
-    >>> sorted(rows[:4].tolist()), int(taken.sum())  # every row once, then a new pass
-    ([0, 1, 2, 3], 2)
-    ```
-    """
-    out = np.empty(size, dtype=np.int64)
-    filled = 0
-    while filled < size:
-        candidates = np.flatnonzero((probs > 0) & ~taken)
-        if candidates.size == 0:
-            if not (probs > 0).any():
-                raise ValueError("no row can be drawn: every probability is 0")
-            taken[:] = False  # every row of the pass is drawn: a new pass
-            continue
-        k = min(size - filled, candidates.size)
-        keys = np.log(rng.random(candidates.size))
-        if budget_left is None or budget_left - filled < candidates.size:
-            keys /= probs[candidates]  # the budget ends within this pass: the weights choose its rows
-        top = np.argpartition(keys, candidates.size - k)[candidates.size - k :] if k < candidates.size else np.arange(k)
-        chosen = candidates[top[np.argsort(-keys[top], kind="stable")]]
-        taken[chosen] = True
-        out[filled : filled + k] = chosen
-        filled += k
-    return out
 
 
 # With refresh_every_steps unset: a recomputation at least every this many steps, and about this many per epoch.

@@ -120,14 +120,14 @@ def _arith(task: str, level: int, rng: random.Random, held_out: bool = False) ->
     return {"prompt": f"{','.join(assignments)} {chain[-1]}?", "completion": value}
 
 
-def _swap_adjacent(row: Row, rng: random.Random) -> str:
-    """Two adjacent different characters swapped (one changed if all are equal)."""
+def _swap_adjacent(row: Row, rng: random.Random, otherwise: Wrong | None = None) -> str:
+    """Two adjacent different characters swapped (if all are equal, `otherwise(row, rng)`: one changed)."""
     right = row["completion"]
     swaps = [i for i in range(len(right) - 1) if right[i] != right[i + 1]]
     if swaps:
         i = rng.choice(swaps)
         return right[:i] + right[i + 1] + right[i] + right[i + 2 :]
-    return _change_one(row, rng)
+    return (otherwise or _change_one)(row, rng)
 
 
 def _distractor_value(row: Row, rng: random.Random) -> str:
@@ -260,14 +260,14 @@ def _words(task: str, level: int, rng: random.Random, held_out: bool = False) ->
 
 
 def _stress_wrong(row: Row, rng: random.Random) -> str:
-    """Two adjacent different stress digits swapped, else one digit changed."""
-    right = row["completion"]
-    swaps = [i for i in range(len(right) - 1) if right[i] != right[i + 1]]
-    if swaps:
-        i = rng.choice(swaps)
-        return right[:i] + right[i + 1] + right[i] + right[i + 2 :]
-    i = rng.randrange(len(right))
-    return right[:i] + rng.choice([d for d in "012" if d != right[i]]) + right[i + 1 :]
+    """Two adjacent different stress digits swapped, else one digit changed to another stress digit."""
+
+    def change_digit(row: Row, rng: random.Random) -> str:
+        right = row["completion"]
+        i = rng.randrange(len(right))
+        return right[:i] + rng.choice([d for d in "012" if d != right[i]]) + right[i + 1 :]
+
+    return _swap_adjacent(row, rng, change_digit)
 
 
 def _valid_hyphenation(text: str, word: str) -> bool:
