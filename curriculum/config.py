@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from .schedules import SCHEDULES, make_schedule
+from .noise import SIGNALS as NOISE_SIGNALS
 
 __all__ = ["ConfigError", "CurriculumConfig"]
 
@@ -276,8 +277,10 @@ class CurriculumConfig:
     )
     noise_min_visits: int = _field(2, "Visits before a row's loss enters the noise mixture.", min=1)
     noise_signal: str = _field(
-        "loss", "Per-row loss the noise mixture is fitted to: the running loss, or the loss at the row's first visit.",
-        choices=("loss", "first_loss"),
+        "loss", "Per-row signal the noise mixture is fitted to: the running loss, the loss at the row's first visit, "
+        "or the gap between the running loss and -log of the running confidence (large when a few target tokens are "
+        "confidently contradicted, small when every token is uncertain).",
+        choices=NOISE_SIGNALS,
     )
     content_column: str | None = _field(
         None, "Column whose text identifies a row for score sharing (default: prompt+completion, text or messages)."

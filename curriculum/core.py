@@ -15,7 +15,7 @@ from .config import CurriculumConfig
 from .datamap import CATEGORIES, categorize, category_counts
 from .difficulty import Difficulty, encode_groups, group_names
 from .draws import draw_without_replacement
-from .noise import noise_probability
+from .noise import noise_probability, noise_signal
 from .progress import TaskProgress
 from .replay import ReplayPolicy
 from .scores import ScoreTable
@@ -423,10 +423,8 @@ class Curriculum:
     def noise_probability(self) -> np.ndarray:
         """Each row's probability of being a wrong answer (0 for rows with too few visits): the posterior of the
         high-loss component of a two-component mixture on the running loss within its group."""
-        c = self.config
-        if c.noise_signal == "first_loss":  # a held-out loss: a wrong answer to a known skill stands out at once
-            return noise_probability(self.scores.first_loss, self.scores.count, self.groups, 1)
-        return noise_probability(self.scores.loss, self.scores.count, self.groups, c.noise_min_visits)
+        values, min_visits = noise_signal(self.scores, self.config.noise_signal, self.config.noise_min_visits)
+        return noise_probability(values, self.scores.count, self.groups, min_visits)
 
     def _categories(self, noise: np.ndarray) -> np.ndarray:
         t = self.scores

@@ -8,6 +8,9 @@ import numpy as np
 
 __all__: list[str] = []
 
+# The per-row signals the mixture can be fitted to (`noise_signal` in the config).
+SIGNALS = ("loss", "first_loss", "gap")
+
 # EM iterations of one fit: enough for a 1-D two-component mixture from quantile starts; fixed, so the fit is a pure
 # function of its input (the same on every process).
 _ITERATIONS = 30
@@ -99,6 +102,25 @@ def _posterior(values: np.ndarray, a: Any, b: Any, c: Any) -> np.ndarray:
 def _golden_hash(rows: np.ndarray) -> np.ndarray:
     """A fixed pseudo-random number in [0, 1) per row index (Fibonacci hashing): a sample that needs no sort."""
     return ((rows.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def noise_signal(scores: Any, name: str, min_visits: int) -> tuple[np.ndarray, int]:
+    """The per-row values the noise mixture is fitted to, and the visits a row needs before they count.
+
+    `"loss"`: the running loss, after `min_visits` visits. `"first_loss"`: the loss at the row's first visit, a
+    held-out loss (a wrong answer to a skill the model knows stands out at once). `"gap"`: the running loss minus
+    -log of the running confidence (mean target-token probability), never negative by Jensen's inequality: large
+    when most target tokens are predicted and a few are confidently contradicted, near 0 when every token is
+    equally uncertain (a hard row); from the first visit.
+    """
+    if name == "loss":
+        return scores.loss, min_visits
+    if name == "first_loss":
+        return scores.first_loss, 1
+    if name == "gap":
+        confidence = np.maximum(scores.confidence.astype(np.float64), 1e-12)
+        return scores.loss.astype(np.float64) + np.log(confidence), 1
+    raise ValueError(f"noise_signal should be one of {SIGNALS}, but got {name!r}")
 
 
 def noise_probability(

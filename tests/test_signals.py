@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from curriculum import Curriculum, CurriculumConfig, ScoreTable
+from curriculum import ConfigError, Curriculum, CurriculumConfig, ScoreTable
 from curriculum.datamap import CATEGORIES
 from curriculum.noise import noise_probability, two_component_mixture
 from curriculum.progress import TaskProgress
@@ -314,3 +314,27 @@ def test_noise_signal_first_loss_flags_rows_by_their_first_visit():
             curriculum.observe(rows, later, np.full(40, 0.9), step=step)
         suspects[signal] = np.flatnonzero(curriculum.noise_probability() > 0.5).tolist()
     assert suspects == {"loss": [], "first_loss": list(range(34, 40))}
+
+
+def test_noise_signal_gap_separates_contradicted_rows_from_hard_rows():
+    # 40 rows of one group after one visit, all with the same loss 1.2. 34 are hard (every target token at p = 0.3:
+    # -log of the mean probability is the loss, gap 0); 6 are contradicted (two tokens: one at p = 0.99, one at
+    # p = 0.09; mean probability 0.54, gap 1.2 + log 0.54 = 0.58). The loss cannot tell them apart; the gap can.
+    rows = np.arange(40)
+    loss = 1.2 + 0.01 * np.random.default_rng(0).standard_normal(40)
+    confidence = np.r_[np.exp(-loss[:34]), np.full(6, 0.54)]
+    suspects = {}
+    for signal in ("first_loss", "gap"):
+        curriculum = Curriculum.from_arrays(CurriculumConfig(share_scores="none", noise_signal=signal), 40)
+        curriculum.observe(rows, loss, confidence, step=1)
+        suspects[signal] = np.flatnonzero(curriculum.noise_probability() > 0.5).tolist()
+    assert suspects == {"first_loss": [], "gap": list(range(34, 40))}
+
+
+def test_noise_signal_rejects_an_unknown_name():
+    from curriculum.noise import noise_signal
+
+    with pytest.raises(ValueError, match="noise_signal should be one of"):
+        noise_signal(ScoreTable(4), "margin", 2)
+    with pytest.raises(ConfigError, match="noise_signal"):
+        CurriculumConfig(noise_signal="margin")

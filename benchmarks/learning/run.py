@@ -181,6 +181,13 @@ STRATEGIES = {
         Strategy("safe_wor_noise1", "online, no sharing, without replacement (weighted order), first-visit noise filter",
                  curriculum={"share_scores": "none", "replacement": False, "pass_order": "weighted",
                              "noise_filter": "mixture", "noise_signal": "first_loss"}),
+        # Issue 19, the noise filter on the defaults with each signal (every run also measures every signal's
+        # detection: `noise_detection_by_signal`).
+        Strategy("online_noise_loss", "online + noise filter (running loss)", curriculum={"noise_filter": "mixture"}),
+        Strategy("online_noise_first", "online + noise filter (first-visit loss)",
+                 curriculum={"noise_filter": "mixture", "noise_signal": "first_loss"}),
+        Strategy("online_noise_gap", "online + noise filter (loss minus -log confidence)",
+                 curriculum={"noise_filter": "mixture", "noise_signal": "gap"}),
         Strategy("clean_uniform", "uniform, clean pool", pool="clean"),
         Strategy("clean_online", "online (defaults), clean pool", curriculum={}, pool="clean"),
         # Budget vs difficulty band: the rows of one level of the pool (`clean` unless `--pools` names others).
@@ -524,18 +531,44 @@ def noise_detection(data_map: dict[str, np.ndarray], noisy: np.ndarray) -> dict[
     wrong rows, and of those visited at least twice), and the data map's count per category."""
     from curriculum.datamap import CATEGORIES, NOISE_POSTERIOR
 
-    flagged = data_map["noise"] > NOISE_POSTERIOR
-    hits = int((flagged & noisy).sum())
-    revisited = noisy & (data_map["visits"] >= 2)
     categories = data_map["category"]
+    return {
+        **_detection(data_map["noise"] > NOISE_POSTERIOR, noisy, data_map["visits"]),
+        "map": {name: int((categories == name).sum()) for name in CATEGORIES},
+    }
+
+
+def _detection(flagged: np.ndarray, noisy: np.ndarray, visits: np.ndarray) -> dict[str, Any]:
+    """Precision and recall of `flagged` as a detector of the wrong rows `noisy` (recall also among those visited
+    at least twice)."""
+    hits = int((flagged & noisy).sum())
+    revisited = noisy & (visits >= 2)
     return {
         "wrong_rows": int(noisy.sum()),
         "flagged": int(flagged.sum()),
         "precision": hits / int(flagged.sum()) if flagged.any() else float("nan"),
         "recall": hits / int(noisy.sum()) if noisy.any() else float("nan"),
         "recall_revisited": int((flagged & revisited).sum()) / int(revisited.sum()) if revisited.any() else float("nan"),
-        "map": {name: int((categories == name).sum()) for name in CATEGORIES},
     }
+
+
+def noise_detection_by_signal(curriculum: Any, noisy: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Every noise signal's detection of the wrong rows on the run's final score table (the signal does not change
+    training unless the noise filter is on, so one run measures them all), and dataset cartography's "hard to
+    learn" region (visited twice or more, confidence under 0.5, variability under 0.2) as a detector."""
+    from curriculum.datamap import AMBIGUOUS_VARIABILITY, EASY_CONFIDENCE, NOISE_POSTERIOR
+    from curriculum.noise import SIGNALS, noise_probability, noise_signal
+
+    table, groups = curriculum.scores, curriculum.groups
+    found = {}
+    for name in SIGNALS:
+        values, min_visits = noise_signal(table, name, curriculum.config.noise_min_visits)
+        flagged = noise_probability(values, table.count, groups, min_visits) > NOISE_POSTERIOR
+        found[name] = _detection(flagged, noisy, table.count)
+    with np.errstate(invalid="ignore"):
+        hard = (table.count >= 2) & (table.confidence < EASY_CONFIDENCE) & (table.variability < AMBIGUOUS_VARIABILITY)
+    found["cartography_hard"] = _detection(hard, noisy, table.count)
+    return found
 
 
 def run_one(bench: Bench, strategy: Strategy, budget: int, data_map_png: str | None = None) -> dict[str, Any]:
@@ -582,7 +615,9 @@ def run_one(bench: Bench, strategy: Strategy, budget: int, data_map_png: str | N
         result["trace"] = _sampler_trace(trainer.state.log_history)
         result["share_trace"] = _share_trace(trainer.state.log_history)
         data_map = handle.curriculum.data_map()
-        result["noise_detection"] = noise_detection(data_map, np.asarray(data["noisy"], dtype=bool))
+        noisy = np.asarray(data["noisy"], dtype=bool)
+        result["noise_detection"] = noise_detection(data_map, noisy)
+        result["noise_detection_by_signal"] = noise_detection_by_signal(handle.curriculum, noisy)
         if data_map_png is not None:
             from curriculum.plot import plot_data_map
 
