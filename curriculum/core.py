@@ -1,43 +1,39 @@
-"""`Curriculum`: the single owner of the curriculum's state (scores, difficulty, schedule, sharing, tasks, replay)."""
+"""`Curriculum`: the score table, the schedule, the stream position and the weight factors of one training run."""
 
 from __future__ import annotations
 
-import logging
-import math
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import columns
+from . import inputs
 from .config import CurriculumConfig
 from .datamap import CATEGORIES, categorize, category_counts
-from .difficulty import Difficulty, encode_groups, group_names
+from .difficulty import Difficulty, narrow_codes
 from .draws import draw_without_replacement
-from .noise import noise_probability, noise_signal
-from .progress import TaskProgress
+from .factors import Factor, Observation, RowData, build_factors
+from .layout import StreamLayout
+from .monitor import StreamMonitor
+from .noise import noise_posterior
 from .replay import ReplayPolicy
 from .scores import ScoreTable
-from .sharing import ScoreSharing, build_sharing, duplicate_groups
-from .weights import normalized_entropy, sampling_weights, task_shares
+from .sharing import ScoreSharing
+from .weights import normalized_entropy, sampling_weights
 
 __all__ = ["Curriculum", "draw_without_replacement"]  # the latter from draws.py, for the loop without attach
-
-logger = logging.getLogger(__name__)
-
-# Blocks of the stream whose drawn rows' difficulty is kept for the sampled-difficulty metric: more than the blocks
-# drawn ahead of training.
-_SAMPLED_BLOCKS = 64
 
 
 class Curriculum:
     r"""
     The online curriculum of one training run, framework-free (NumPy only).
 
-    It owns every piece of the curriculum's state: the per-row [`ScoreTable`], the difficulty derived from it
-    (quantile ranks within groups, duplicates sharing one score), the target-difficulty schedule, the task shares,
-    the replay buffer and its admission policy, and the training position reached. Everything else asks it:
+    It holds the per-row [`ScoreTable`], the difficulty derived from it (quantile ranks within groups, duplicates
+    sharing one score), the target-difficulty schedule, the stream's layout and the training position reached, the
+    replay buffer and its admission policy, and the list of weight factors (`factors`: task shares, duplicate
+    weights, noise filter, revisit penalty, unscorable rows; see `curriculum.factors`), each owning its own state.
+    A row's sampling weight is `mix(uniform, kernel(difficulty - target) x product of the factors)`. Everything else
+    asks it:
 
     - [`observe`] folds in the per-row loss and confidence of one optimizer step (the same on every process);
     - [`draw`] draws a block of the sample stream at a stream position from a seeded generator;
@@ -114,92 +110,38 @@ class Curriculum:
         epochs: float = 1.0,
         unscorable: np.ndarray | None = None,
     ) -> None:
-        if not isinstance(global_batch, int) or isinstance(global_batch, bool) or global_batch <= 0:
-            raise ValueError(f"global_batch should be a positive integer value, but got global_batch={global_batch!r}")
+        self.layout = StreamLayout(config, num_rows, global_batch, max_steps, epochs)
         self.config = config
         self.scores = ScoreTable(num_rows, ema=config.ema)
-        _require(config.group_column, groups, "groups", "group_column")
-        _require(config.prior_column, prior, "prior", "prior_column")
-        _require(config.reference_column, reference, "reference", "reference_column")
-        _require(config.confidence_prior_column, confidence_prior, "confidence_prior", "confidence_prior_column")
+        for key, values, argument in (("group_column", groups, "groups"), ("prior_column", prior, "prior"),
+                                      ("reference_column", reference, "reference"),
+                                      ("confidence_prior_column", confidence_prior, "confidence_prior")):
+            if getattr(config, key) is not None and values is None:
+                raise ValueError(f"{key}={getattr(config, key)!r} needs the per-row values: pass {argument}=... "
+                                 "(from_dataset reads the column)")
         if config.share_scores != "none" and sharing is None:
             raise ValueError(
                 f"share_scores={config.share_scores!r} needs the rows' content (texts=... in from_arrays); pass it, "
                 "or set share_scores='none'"
             )
         self.groups = None if groups is None else narrow_codes(groups)
+        self.num_groups = 0 if self.groups is None else int(self.groups.max()) + 1
         self.group_names = None if group_names is None else [str(name) for name in group_names]
         self.difficulty = Difficulty(config.signal, groups=self.groups, prior=prior, reference=reference, sharing=sharing)
-        self.row_weights = None
-        self.duplicate = None
-        self.copies_of = None  # per row, the first row of its group of copies (the unit of the duplicate weighting)
-        self._distinct = num_rows  # groups of copies
-        if sharing is not None:
-            self.duplicate = sharing.canonical != np.arange(num_rows)
-            self.copies_of = first = sharing.canonical if copies_of is None else np.asarray(copies_of, dtype=np.int64)
-            per_first = np.bincount(first, minlength=num_rows)
-            self._distinct = int(np.count_nonzero(per_first))
-            copies = per_first[first]
-            # 1 / copies exactly for the default alpha = 1 (a power can differ in the last bit).
-            alpha = config.duplicate_alpha
-            self.row_weights = 1.0 / copies if alpha == 1.0 else copies.astype(np.float64) ** -alpha
-
-        self.global_batch = global_batch
-        self.epoch_length = math.ceil((config.samples_per_epoch or num_rows) / global_batch) * global_batch
-        self.block_size = default_refresh_steps(config, self.epoch_length // global_batch) * global_batch
-        self.budget = _budget(config, num_rows, self.epoch_length, global_batch, max_steps, epochs)
         self.schedule = config.schedule_fn()
-
-        self.num_groups = 0 if self.groups is None else int(self.groups.max()) + 1
-        self.task_prior = None
-        if config.balances_tasks:
-            if config.task_min_share * self.num_groups > 1.0:
-                raise ValueError(
-                    f"task_min_share={config.task_min_share} times {self.num_groups} tasks exceeds 1; use at most "
-                    f"{1.0 / self.num_groups:.4f}"
-                )
-            if confidence_prior is not None:
-                counts = np.bincount(self.groups, minlength=self.num_groups)
-                offline = np.asarray(confidence_prior, dtype=np.float64)
-                self.task_prior = np.bincount(self.groups, weights=offline, minlength=self.num_groups) / counts
-        self.task_progress = None
-        self.group_mass = None
-        if config.balances_tasks and config.task_signal == "progress":
-            # Each task's natural sampling mass: its rows, each weighing its duplicate weight.
-            self.group_mass = np.bincount(self.groups, weights=self.row_weights, minlength=self.num_groups)
-            self.task_progress = TaskProgress(
-                self.group_mass, period=self.refresh_steps, gamma=config.task_gamma, min_share=config.task_min_share
-            )
-
-        # Rows that can never be scored (no supervised token), and the observations with a non-finite loss so far.
-        self._unscorable: np.ndarray | None = None  # the mask, or None while there is none
-        self.num_unscorable = 0
-        self.nonfinite_rows = 0
-        self._warned_nonfinite = False
-        self._empty_groups: np.ndarray | None = None  # groups without a row that can be drawn
-        if unscorable is not None:
-            self._set_unscorable(_mask(unscorable, num_rows))
-            if self.num_unscorable:
-                logger.warning(
-                    f"curriculum: {self.num_unscorable} of {num_rows} rows have no supervised token (every label is "
-                    "-100); they are never drawn"
-                )
-
+        rows = RowData(num_rows, self.groups, self.num_groups, sharing, copies_of, confidence_prior, unscorable,
+                       self.refresh_steps)
+        self.factors: dict[str, Factor] = build_factors(config, rows)
+        self._unscorable = self.factors["unscorable"]
+        if self._unscorable.mask is not None:
+            self._drawable_changed()
         self.replay = None
         if config.replay_share > 0:
-            self.replay = ReplayPolicy(
-                config.replay_buffer_size,
-                self.groups,
-                config.replay_threshold,
-                near_target=config.replay_value == "near_target",
-                refresh_steps=self.refresh_steps,
-            )
+            self.replay = ReplayPolicy(config.replay_buffer_size, self.groups, config.replay_threshold,
+                                       near_target=config.replay_value == "near_target", refresh_steps=self.refresh_steps)
+        self.monitor = StreamMonitor()
         self.step = 0
         self._last: dict[str, Any] = {}
-        # (stream position, difficulty of each row drawn from it) of the latest blocks drawn, for the metric
-        # `curriculum/sampled_difficulty`: a block's rows only, never an array of the dataset's size.
-        self._sampled: deque[tuple[int, np.ndarray]] = deque(maxlen=_SAMPLED_BLOCKS)
-        self._window = _Window()
 
     # ------------------------------------------------------------------ builders
 
@@ -215,90 +157,37 @@ class Curriculum:
         texts: Sequence[str] | None = None,
         prompts: Sequence[str] | None = None,
         confidence_prior: Sequence[float] | None = None,
-        global_batch: int = 1,
-        max_steps: int | None = None,
-        epochs: float = 1.0,
-        unscorable: Sequence[bool] | None = None,
+        **layout: Any,
     ) -> "Curriculum":
         """Build from per-row arrays: `groups` are any hashable labels (coded by first appearance; missing labels,
         None or NaN, form one group named `"<missing>"`), `texts` the rows' contents for score sharing, `prompts`
-        their prompts (for `duplicate_key="prompt"`; without them copies are counted by content). The other
-        arguments are those of the constructor."""
-        group_codes = names = None
-        if groups is not None:
-            group_codes = encode_groups(groups)
-            names = group_names(groups)
-        sharing = None
-        if config.share_scores != "none" and texts is not None:
-            sharing = build_sharing(
-                texts, near_duplicates=config.share_scores == "near_duplicates", threshold=config.near_duplicate_threshold
-            )
-        copies_of = None
-        if sharing is not None and config.duplicate_key == "prompt" and prompts is not None:
-            copies_of = duplicate_groups(prompts)
-        return cls(
-            config,
-            num_rows,
-            groups=group_codes,
-            group_names=names,
-            prior=None if prior is None else np.asarray(prior, dtype=np.float64),
-            reference=None if reference is None else np.asarray(reference, dtype=np.float64),
-            sharing=sharing,
-            copies_of=copies_of,
-            confidence_prior=None if confidence_prior is None else np.asarray(confidence_prior, dtype=np.float64),
-            global_batch=global_batch,
-            max_steps=max_steps,
-            epochs=epochs,
-            unscorable=None if unscorable is None else np.asarray(unscorable, dtype=bool),
-        )
+        their prompts (for `duplicate_key="prompt"`; without them copies are counted by content). `layout` are the
+        constructor's `global_batch`, `max_steps`, `epochs` and `unscorable`."""
+        arrays = inputs.from_arrays(config, groups=groups, prior=prior, reference=reference, texts=texts,
+                                    prompts=prompts, confidence_prior=confidence_prior)
+        if layout.get("unscorable") is not None:
+            layout["unscorable"] = np.asarray(layout["unscorable"], dtype=bool)
+        return cls(config, num_rows, **arrays, **layout)
 
     @classmethod
-    def from_dataset(cls, config: CurriculumConfig, dataset: Any, **kwargs: Any) -> "Curriculum":
-        """Build from a dataset with named columns (a `datasets.Dataset`), reading the columns that `config` names;
-        `kwargs` are `global_batch`, `max_steps`, `epochs` and `unscorable` (see [`~curriculum.build_curriculum`],
-        which finds the rows without a supervised label in a `labels` column).
+    def from_dataset(cls, config: CurriculumConfig, dataset: Any, **layout: Any) -> "Curriculum":
+        """Build from a dataset with named columns (a `datasets.Dataset`), reading the columns that `config` names
+        through Arrow where its columns allow (the result is that of `from_arrays` on the same columns); `layout`
+        are `global_batch`, `max_steps`, `epochs` and `unscorable` (see [`~curriculum.build_curriculum`], which finds
+        the rows without a supervised label in a `labels` column).
 
         With several processes (`torch.distributed` initialised), the duplicate detection runs on rank 0 and its
         result is broadcast: every process must call this (as `attach` and `build_curriculum` do on each)."""
+        return cls(config, len(dataset), **inputs.from_dataset(config, dataset), **layout)
 
-        def numeric(key: str) -> np.ndarray | None:
-            name = getattr(config, key)
-            return None if name is None else columns.read_numbers(dataset, name, key)
+    # ------------------------------------------------------------------ layout, positions and schedule
 
-        # A `datasets.Dataset` is read through Arrow where its columns allow (no Python list of a whole column, and
-        # duplicates found with vectorised kernels); the results are those of `from_arrays` on the same columns.
-        group_codes = names = None
-        if config.group_column is not None:
-            group_codes, names = columns.read_groups(dataset, config.group_column, "group_column")
-        sharing = copies_of = None
-        if config.share_scores == "near_duplicates":
-            sharing = build_sharing(
-                columns.contents(dataset, config.content_column),
-                near_duplicates=True,
-                threshold=config.near_duplicate_threshold,
-            )
-        elif config.share_scores != "none":
-            sharing = ScoreSharing(columns.read_copies(dataset, config.content_column))
-        if sharing is not None and config.duplicate_key == "prompt":
-            copies_of = columns.read_prompt_copies(dataset)
-        return cls(
-            config,
-            len(dataset),
-            groups=group_codes,
-            group_names=names,
-            prior=numeric("prior_column"),
-            reference=numeric("reference_column"),
-            sharing=sharing,
-            copies_of=copies_of,
-            confidence_prior=numeric("confidence_prior_column"),
-            **kwargs,
-        )
-
-    # ------------------------------------------------------------------ positions and schedule
-
-    @property
-    def num_rows(self) -> int:
-        return len(self.scores)
+    num_rows = property(lambda self: len(self.scores), doc="Rows of the training dataset.")
+    global_batch = property(lambda self: self.layout.global_batch, doc="Samples per optimizer step.")
+    block_size = property(lambda self: self.layout.block_size, doc="Samples of the stream drawn per refresh.")
+    epoch_length = property(lambda self: self.layout.epoch_length, doc="Samples per epoch (a pass of the rows).")
+    budget = property(lambda self: self.layout.budget, doc="Samples (or distinct rows) that make progress 1.")
+    refresh_steps = property(lambda self: self.layout.refresh_steps, doc="Optimizer steps per block of the stream.")
 
     def position(self, step: int) -> int:
         """Stream position reached after optimizer step `step` (samples consumed since the start of training)."""
@@ -320,9 +209,12 @@ class Curriculum:
     @property
     def unscorable(self) -> np.ndarray:
         """Boolean mask of the rows known to have no supervised token (read-only; no memory while there is none)."""
-        if self._unscorable is None:
-            return np.broadcast_to(np.False_, (self.num_rows,))
-        return self._unscorable
+        return self._unscorable.rows
+
+    def factor(self, name: str) -> Factor | None:
+        """The weight factor named `name` (`"tasks"`, `"duplicates"`, `"noise"`, `"revisit"`, `"unscorable"`), or None
+        when the config leaves it off."""
+        return self.factors.get(name)
 
     def weights(self, position: int) -> np.ndarray:
         """Probability of drawing each row in the block that starts at stream `position`."""
@@ -333,29 +225,15 @@ class Curriculum:
         c = self.config
         difficulty = self.difficulty(self.scores)
         target = self.target(position)
-        shares = None
-        if self.task_progress is not None:
-            shares = self.task_progress.shares()
-        elif c.balances_tasks:
-            shares = task_shares(
-                self.scores.confidence, self.groups, self.num_groups, c.task_gamma, c.task_min_share, self.task_prior
-            )
-        if shares is not None and self._empty_groups is not None:
-            # A task whose every row is unscorable gets nothing; the others share its mass in proportion.
-            shares = np.where(self._empty_groups, 0.0, shares)
-            shares /= shares.sum()
-        groups = self.groups if shares is not None else None
-        row_weights = self.row_weights
-        if c.noise_filter == "mixture":
-            clean = 1.0 - self.noise_probability()
-            row_weights = clean if row_weights is None else row_weights * clean
-        if c.revisit_penalty > 0:
-            fresh = self.freshness()
-            row_weights = fresh if row_weights is None else row_weights * fresh
-        probs = sampling_weights(
-            difficulty, target, c.kernel, c.width, c.uniform_mix, groups, shares, row_weights,
-            eligible=None if self._unscorable is None else ~self._unscorable,
-        )
+        shares = product = drawable = None
+        for factor in self.factors.values():
+            part = factor.row_factor(self.scores)
+            if part is not None:
+                product = part if product is None else product * part
+            shares = factor.shares(self.scores) if shares is None else shares
+            drawable = factor.drawable() if drawable is None else drawable
+        probs = sampling_weights(difficulty, target, c.kernel, c.width, c.uniform_mix,
+                                 self.groups if shares is not None else None, shares, product, eligible=drawable)
         self._last = {"target": target, "entropy": normalized_entropy(probs), "shares": shares}
         return probs, difficulty
 
@@ -395,7 +273,7 @@ class Curriculum:
             if not self.config.replacement:
                 taken[rows[replayed]] = False  # drawn, then replaced by a replay: not trained in this pass
             rows[replayed] = buffer[rng.integers(0, buffer.size, int(replayed.sum()))]
-        self._sampled.append((position, np.asarray(difficulty[rows], dtype=np.float64)))
+        self.monitor.drawn(position, difficulty[rows])
         return rows, replayed
 
     def _sampled_difficulty(self, start: int, stop: int) -> tuple[float, int]:
@@ -422,13 +300,12 @@ class Curriculum:
 
     def noise_probability(self) -> np.ndarray:
         """Each row's probability of being a wrong answer (0 for rows with too few visits): the posterior of the
-        high-loss component of a two-component mixture on the running loss within its group."""
-        values, min_visits = noise_signal(self.scores, self.config.noise_signal, self.config.noise_min_visits)
-        return noise_probability(values, self.scores.count, self.groups, min_visits)
+        high component of a two-component mixture on the config's `noise_signal` within its group."""
+        return noise_posterior(self.scores, self.config.noise_signal, self.config.noise_min_visits, self.groups)
 
     def _categories(self, noise: np.ndarray) -> np.ndarray:
-        t = self.scores
-        return categorize(t.count, t.confidence, t.variability, noise, self.duplicate)
+        t, duplicates = self.scores, self.factor("duplicates")
+        return categorize(t.count, t.confidence, t.variability, noise, None if duplicates is None else duplicates.duplicate)
 
     def data_map(self) -> dict[str, np.ndarray]:
         """The live data map, per row: `category` (a name of `"easy"`, `"ambiguous"`, `"hard"`, `"suspected_noise"`,
@@ -444,8 +321,6 @@ class Curriculum:
             "loss": t.loss.astype(np.float64),
             "visits": t.count.astype(np.int64),
         }
-
-    # ------------------------------------------------------------------ observations
 
     def observe(
         self,
@@ -472,22 +347,20 @@ class Curriculum:
         """
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size:  # the positions this step consumed: the global batch before position(step)
-            start = self.position(step) - self.global_batch
-            total, count = self._sampled_difficulty(start, self.position(step))
-            self._window.difficulty_sum += total
-            self._window.difficulty_rows += count
-            while self._sampled and self._sampled[0][0] + self._sampled[0][1].size <= start:
-                self._sampled.popleft()  # consumed
-        keep = self._scorable_observations(rows, loss, confidence, tokens, step)
+            self.monitor.trained(self.position(step) - self.global_batch, self.position(step))
+        keep, changed = self._unscorable.screen(rows, loss, confidence, tokens, step)
+        if changed:
+            self._drawable_changed()
         if keep is not None:
             rows, loss, confidence = rows[keep], np.asarray(loss)[keep], np.asarray(confidence)[keep]
-        if self.task_progress is not None:
-            first = self.scores.count[rows] == 0
-            if first.any():  # a row twice in the step: its first occurrence only is a first visit
-                once = np.zeros(rows.size, dtype=bool)
-                once[np.unique(rows, return_index=True)[1]] = True
-                first &= once
-            self.task_progress.observe(self.groups[rows], first, loss, step)
+        first = self.scores.count[rows] == 0
+        if first.any():  # a row twice in the step: its first occurrence only is a first visit
+            once = np.zeros(rows.size, dtype=bool)
+            once[np.unique(rows, return_index=True)[1]] = True
+            first &= once
+        observation = Observation(rows, np.asarray(loss), np.asarray(confidence), first, step)
+        for factor in self.factors.values():
+            factor.observe(observation)
         self.scores.update(rows, loss, confidence, step=step)
         self.step = step
         if self.replay is not None and (rows.size or keep is not None):
@@ -495,67 +368,15 @@ class Curriculum:
                 self.replay.snapshot(self._replay_values(None))
             self.replay.admit(rows, self._replay_values(rows), self.target(self.position(step)))
         if replayed is not None:
-            self._window.replayed += int(np.count_nonzero(replayed))
-            self._window.consumed += len(replayed)
+            self.monitor.replays(replayed)
 
-    def _scorable_observations(
-        self, rows: np.ndarray, loss: np.ndarray, confidence: np.ndarray, tokens: np.ndarray | None, step: int
-    ) -> np.ndarray | None:
-        """Mark the rows without a supervised token unscorable and count the non-finite observations; returns the
-        mask of the observations to fold in, or None when all are."""
-        keep = np.isfinite(np.asarray(loss, dtype=np.float32)) & np.isfinite(np.asarray(confidence, dtype=np.float32))
-        if tokens is not None:
-            unsupervised = np.asarray(tokens) == 0
-            if unsupervised.any():
-                fresh = np.unique(rows[unsupervised & ~self.unscorable[rows]])
-                if fresh.size:
-                    mask = self.unscorable.copy()
-                    mask[fresh] = True
-                    self._set_unscorable(mask)
-                keep &= ~unsupervised
-                self._count_nonfinite(int(np.count_nonzero(~keep & ~unsupervised)), step)
-                return keep
-        if keep.all():
-            return None
-        self._count_nonfinite(int(np.count_nonzero(~keep)), step)
-        return keep
-
-    def _count_nonfinite(self, count: int, step: int) -> None:
-        if not count:
-            return
-        self.nonfinite_rows += count
-        if not self._warned_nonfinite:
-            self._warned_nonfinite = True
-            logger.warning(
-                f"curriculum: {count} row observation(s) at step {step} had a non-finite loss or confidence "
-                "(inf or NaN) and were not scored (counted in curriculum/nonfinite_rows; warned once). The usual "
-                "cause is an fp16 overflow: train with bf16=True, or keep fp16 with its loss scaling and check the "
-                "learning rate."
-            )
-
-    def _set_unscorable(self, mask: np.ndarray) -> None:
-        """Make `mask` the unscorable rows and update what depends on it: the rows that can be drawn, the tasks'
-        natural mass, the tasks left without rows and, with `budget_unit="unique_rows"`, the budget."""
-        count = int(np.count_nonzero(mask))
-        if count == self.num_rows:
-            raise ValueError(
-                f"all {self.num_rows} training rows have no supervised token (every label is -100), so there "
-                "is nothing to train on or score: check that the data (or the collator) sets `labels` to the token "
-                "ids to learn, with -100 only on the positions without loss"
-            )
-        self._unscorable = mask if count else None
-        self.num_unscorable = count
-        if self.groups is not None:
-            drawable = np.bincount(self.groups[~mask], minlength=self.num_groups)
-            self._empty_groups = drawable == 0 if (drawable == 0).any() else None
-        if self.group_mass is not None:
-            weights = self.row_weights if self._unscorable is None else ~self._unscorable * (
-                1.0 if self.row_weights is None else self.row_weights
-            )
-            self.group_mass = np.bincount(self.groups, weights=weights, minlength=self.num_groups)
-            self.task_progress.natural = self.group_mass
+    def _drawable_changed(self) -> None:
+        """Tell the factors which rows can be drawn; with `budget_unit="unique_rows"` the budget is those rows."""
+        drawable = self._unscorable.drawable()
+        for factor in self.factors.values():
+            factor.drawable_changed(drawable)
         if self.config.budget_unit == "unique_rows" and self.config.budget_samples is None:
-            self.budget = self.num_rows - count
+            self.layout.budget = self.num_rows - self._unscorable.count
 
     def _replay_values(self, rows: np.ndarray | None) -> np.ndarray:
         if self.config.replay_value == "near_target":
@@ -573,24 +394,17 @@ class Curriculum:
             "curriculum/target": float(self.schedule(progress)),
             "curriculum/coverage": self.scores.coverage,
             "curriculum/unique_rows": self.scores.num_seen,
-            "curriculum/nonfinite_rows": self.nonfinite_rows,
-            "curriculum/unscorable_rows": self.num_unscorable,
         }
         if "entropy" in self._last:
             out["curriculum/entropy"] = self._last["entropy"]
-        window = self._window
-        if window.difficulty_rows:
-            out["curriculum/sampled_difficulty"] = window.difficulty_sum / window.difficulty_rows
+        out.update(self.monitor.window(replay=self.replay is not None))
         if self.replay is not None:
-            out["curriculum/replay_share"] = window.replayed / window.consumed if window.consumed else 0.0
             out["curriculum/replay_buffer"] = len(self.replay)
         if self.scores.num_seen:
             for name, count in category_counts(self._categories(self.noise_probability())).items():
                 out[f"curriculum/map/{name}"] = count
-        if self._last.get("shares") is not None and self.group_names is not None:
-            for name, share in zip(self.group_names, self._last["shares"]):
-                out[f"curriculum/task_share/{name}"] = float(share)
-        self._window = _Window()
+        for factor in self.factors.values():
+            out.update(factor.metrics(self.group_names))
         return out
 
     @property
@@ -602,157 +416,32 @@ class Curriculum:
     # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The state as NumPy arrays: the score table, the replay buffer and snapshot, the task progress, the
-        unscorable rows, the count of non-finite observations and the step reached."""
+        """The state as NumPy arrays: the score table, the replay buffer and snapshot, each factor's state, the
+        difficulty of the rows drawn and not yet trained, the step reached and the stream layout."""
         state = {f"scores.{k}": v for k, v in self.scores.state_dict().items()}
         if self.replay is not None:
             state.update({f"replay.{k}": v for k, v in self.replay.state_dict().items()})
-        if self.task_progress is not None:
-            state.update({f"tasks.{k}": v for k, v in self.task_progress.state_dict().items()})
-        state["unscorable"] = self.unscorable.copy()
-        state["nonfinite_rows"] = np.array(self.nonfinite_rows, dtype=np.int64)
-        # The difficulty of the rows drawn and not yet consumed (the sampled-difficulty metric continues exactly).
-        state["sampled.position"] = np.array([begin for begin, _ in self._sampled], dtype=np.int64)
-        state["sampled.size"] = np.array([values.size for _, values in self._sampled], dtype=np.int64)
-        state["sampled.difficulty"] = np.concatenate([values for _, values in self._sampled] or [np.zeros(0)])
+        for factor in self.factors.values():
+            state.update(factor.state_dict())
+        state.update(self.monitor.state_dict())
         state["step"] = np.array(self.step, dtype=np.int64)
-        state["layout"] = np.array([self.global_batch, self.block_size, self.epoch_length], dtype=np.int64)
+        state["layout"] = np.array(self.layout.saved(), dtype=np.int64)
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        def part(prefix: str) -> dict[str, np.ndarray]:
-            return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
         if self.replay is not None and "replay.buffer" not in state:
             raise ValueError("the checkpoint was saved without replay; resume with replay_share=0")
-        self.scores.load_state_dict(part("scores."))
+        self.scores.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("scores.")})
         if self.replay is not None:
-            self.replay.load_state_dict(part("replay."))
-        if self.task_progress is not None:
-            if "tasks.current" not in state and "tasks.progress" not in state:
-                raise ValueError("the checkpoint was saved without task_signal='progress'; resume with the same setting")
-            self.task_progress.load_state_dict(part("tasks."))
-        if "unscorable" in state:  # absent from older checkpoints: keep the rows known now
-            saved = np.asarray(state["unscorable"], dtype=bool)
-            if saved.shape != self.unscorable.shape:
-                raise ValueError(
-                    f"the saved unscorable mask has {saved.size} rows but the training dataset has {self.num_rows}; "
-                    "resume with the same training dataset"
-                )
-            self._set_unscorable(saved | self.unscorable)
-        self.nonfinite_rows = int(state.get("nonfinite_rows", 0))
-        self._sampled.clear()
-        if "sampled.position" in state:
-            bounds = np.cumsum(np.r_[0, state["sampled.size"]])
-            difficulty = np.asarray(state["sampled.difficulty"], dtype=np.float64)
-            for begin, lo, hi in zip(state["sampled.position"].tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
-                self._sampled.append((begin, difficulty[lo:hi].copy()))
+            self.replay.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("replay.")})
+        for factor in self.factors.values():
+            factor.load_state_dict(state)
+        self._drawable_changed()
+        self.monitor.load_state_dict(state)
         self.step = int(state["step"])
         if "layout" in state:
-            self._continue_layout(*(int(v) for v in state["layout"]))
-
-    def _continue_layout(self, global_batch: int, block_size: int, epoch_length: int) -> None:
-        """Continue the saved run's stream with this run's global batch (elastic resume): the same blocks and epochs
-        in samples, so the same draws at the same stream positions; the step reached is counted in this run's
-        batches. The new global batch must divide the saved block, epoch and position."""
-        position = self.step * global_batch
-        if (global_batch, block_size, epoch_length) == (self.global_batch, self.block_size, self.epoch_length):
-            return
-        uneven = {name: value for name, value in (("block", block_size), ("epoch", epoch_length),
-                                                   ("stream position", position)) if value % self.global_batch}
-        if uneven:
-            fits = [b for b in range(1, block_size + 1)
-                    if block_size % b == 0 and epoch_length % b == 0 and position % b == 0]
-            raise ValueError(
-                f"cannot continue the saved stream with a global batch of {self.global_batch} samples per optimizer "
-                f"step: it does not divide the saved run's "
-                + ", ".join(f"{name} of {value} samples" for name, value in uneven.items())
-                + f" (saved with a global batch of {global_batch}). Use a global batch (per-device batch x processes x "
-                f"gradient accumulation) among {fits}."
-            )
-        self.block_size, self.epoch_length = block_size, epoch_length
-        self.step = position // self.global_batch
-        if self.task_progress is not None:
-            self.task_progress.period = self.refresh_steps
-        if self.replay is not None:
-            self.replay.refresh_steps = self.refresh_steps
-
-    @property
-    def refresh_steps(self) -> int:
-        """Optimizer steps per block of the stream (`refresh_every_steps` or its default, see
-        [`default_refresh_steps`]; after an elastic resume the saved block in this run's steps)."""
-        return self.block_size // self.global_batch
-
-
-# With refresh_every_steps unset: a recomputation at least every this many steps, and about this many per epoch.
-MIN_REFRESH_STEPS = 10
-REFRESHES_PER_EPOCH = 1000
-
-
-def default_refresh_steps(config: CurriculumConfig, epoch_steps: int) -> int:
-    """`config.refresh_every_steps`, or when unset `max(10, epoch_steps // 1000)`: a recomputation of the weights
-    costs O(rows), so on large datasets one per thousandth of an epoch keeps its cost per step bounded.
-
-    Example:
-
-    ```python
-    >>> default_refresh_steps(CurriculumConfig(), 400), default_refresh_steps(CurriculumConfig(), 390_625)
-    (10, 390)
-    >>> default_refresh_steps(CurriculumConfig(refresh_every_steps=5), 390_625)
-    5
-    ```
-    """
-    if config.refresh_every_steps is not None:
-        return config.refresh_every_steps
-    return max(MIN_REFRESH_STEPS, epoch_steps // REFRESHES_PER_EPOCH)
-
-
-def narrow_codes(codes: Any) -> np.ndarray:
-    """Integer group codes in the narrowest unsigned dtype that holds them (uint8 up to 256 groups), int64 when some
-    are negative."""
-    codes = np.asarray(codes)
-    if not np.issubdtype(codes.dtype, np.integer):
-        codes = codes.astype(np.int64)
-    if codes.size == 0 or int(codes.min()) < 0:
-        return codes.astype(np.int64, copy=False)
-    high = int(codes.max())
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if high <= np.iinfo(dtype).max:
-            return codes.astype(dtype, copy=False)
-    return codes.astype(np.int64, copy=False)
-
-
-class _Window:
-    """Sums behind the window-mean metrics, reset by each `metrics()` call."""
-
-    def __init__(self) -> None:
-        self.difficulty_sum = 0.0
-        self.difficulty_rows = 0
-        self.replayed = 0
-        self.consumed = 0
-
-
-def _mask(values: np.ndarray, num_rows: int) -> np.ndarray:
-    """`values` as a boolean mask of `num_rows` rows."""
-    mask = np.asarray(values, dtype=bool)
-    if mask.shape != (num_rows,):
-        raise ValueError(f"unscorable should be a boolean mask of the {num_rows} rows, but got shape {mask.shape}")
-    return mask.copy()
-
-
-def _require(column: str | None, values: Any, argument: str, key: str) -> None:
-    if column is not None and values is None:
-        raise ValueError(f"{key}={column!r} needs the per-row values: pass {argument}=... (from_dataset reads the column)")
-
-
-def _budget(
-    config: CurriculumConfig, num_rows: int, epoch_length: int, global_batch: int, max_steps: int | None, epochs: float
-) -> int:
-    """Samples (or, with `budget_unit="unique_rows"`, distinct rows) that make progress 1."""
-    if config.budget_samples is not None:
-        return config.budget_samples
-    if config.budget_unit == "unique_rows":
-        return num_rows
-    if max_steps is not None and max_steps > 0:
-        return max_steps * global_batch
-    return math.ceil(epochs * epoch_length / global_batch) * global_batch
+            self.step = self.layout.continue_saved(self.step, *(int(v) for v in state["layout"]))
+            for factor in self.factors.values():
+                factor.set_refresh_steps(self.refresh_steps)
+            if self.replay is not None:
+                self.replay.refresh_steps = self.refresh_steps

@@ -364,3 +364,18 @@ class Difficulty:
         rank = np.full(len(values), 0.5) if self.prior_rank is None else self.prior_rank.copy()
         _rank_into(rank, np.asarray(values), self.groups)
         return rank
+
+
+def narrow_codes(codes: Any) -> np.ndarray:
+    """Integer group codes in the narrowest unsigned dtype that holds them (uint8 up to 256 groups), int64 when some
+    are negative."""
+    codes = np.asarray(codes)
+    if not np.issubdtype(codes.dtype, np.integer):
+        codes = codes.astype(np.int64)
+    if codes.size == 0 or int(codes.min()) < 0:
+        return codes.astype(np.int64, copy=False)
+    high = int(codes.max())
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if high <= np.iinfo(dtype).max:
+            return codes.astype(dtype, copy=False)
+    return codes.astype(np.int64, copy=False)

@@ -123,6 +123,12 @@ def noise_signal(scores: Any, name: str, min_visits: int) -> tuple[np.ndarray, i
     raise ValueError(f"noise_signal should be one of {SIGNALS}, but got {name!r}")
 
 
+def noise_posterior(scores: Any, signal: str, min_visits: int, groups: np.ndarray | None) -> np.ndarray:
+    """Each row's probability of being a wrong answer: [`noise_probability`] of the [`noise_signal`] `signal`."""
+    values, visits = noise_signal(scores, signal, min_visits)
+    return noise_probability(values, scores.count, groups, visits)
+
+
 def noise_probability(
     loss: np.ndarray, count: np.ndarray, groups: np.ndarray | None, min_visits: int = 2
 ) -> np.ndarray:

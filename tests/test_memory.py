@@ -10,7 +10,7 @@ from benchmarks.overhead.memory import held_arrays
 from benchmarks.overhead.refresh import feed_step, set_state
 from curriculum import Curriculum, CurriculumConfig
 from curriculum.callbacks import CurriculumCallback
-from curriculum.core import narrow_codes
+from curriculum.difficulty import narrow_codes
 from curriculum.samplers import CurriculumSampler
 
 ROWS, BATCH = 50_000, 64

@@ -249,7 +249,7 @@ def test_progress_includes_epoch_and_is_capped():
 def test_default_budget_is_one_epoch():
     schedule = RecordingSchedule()
     sampler = make_sampler(10, np.full(10, 0.5), schedule, num_samples=10, multiple_of=8, refresh_every=4 * 8)
-    sampler.curriculum.block_size = 4  # blocks smaller than a global batch, to see several progress points
+    sampler.curriculum.layout.block_size = 4  # blocks smaller than a global batch, to see several progress points
     list(sampler)
     assert schedule.progress == [0.0, 4 / 16, 8 / 16, 12 / 16]
 
@@ -594,7 +594,7 @@ def test_resume_across_replacement_settings_is_refused():
 
 
 def test_without_replacement_skips_rows_that_cannot_be_drawn():
-    from curriculum.core import draw_without_replacement
+    from curriculum.draws import draw_without_replacement
 
     probs = np.array([0.5, 0.0, 0.25, 0.25])
     taken = np.zeros(4, dtype=bool)

@@ -19,6 +19,7 @@ import torch
 from transformers import TrainerState
 
 import curriculum.core as core
+import curriculum.factors.task_shares as task_shares_factor
 from curriculum import Curriculum, CurriculumConfig
 from curriculum.callbacks import CurriculumCallback
 from curriculum.samplers import CurriculumSampler
@@ -133,8 +134,9 @@ def patched(owner: Any, labels: dict[str, str], watch: Stopwatch) -> Iterator[No
 def timed_refresh_parts(parts: Parts, watch: Stopwatch) -> Iterator[None]:
     """Time the parts of `Curriculum.draw`: the difficulty, and the `task_shares`, `sampling_weights` and
     `normalized_entropy` functions it calls."""
-    functions = {"task_shares": "shares", "sampling_weights": "weights", "normalized_entropy": "entropy"}
-    with patched(core.Difficulty, {"__call__": "difficulty"}, watch), patched(core, functions, watch):
+    functions = {"sampling_weights": "weights", "normalized_entropy": "entropy"}
+    with patched(core.Difficulty, {"__call__": "difficulty"}, watch), patched(core, functions, watch), \
+            patched(task_shares_factor, {"task_shares": "shares"}, watch):
         yield
 
 

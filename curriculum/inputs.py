@@ -1,0 +1,85 @@
+"""The per-row inputs of a `Curriculum` (group codes, priors, score sharing), read from arrays or dataset columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import columns
+from .config import CurriculumConfig
+from .difficulty import encode_groups, group_names
+from .sharing import ScoreSharing, build_sharing, duplicate_groups
+
+__all__ = ["from_arrays", "from_dataset"]
+
+
+def _floats(values: Sequence[float] | None) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, dtype=np.float64)
+
+
+def _sharing(
+    config: CurriculumConfig,
+    contents: Callable[[], Any],
+    copies: Callable[[], np.ndarray],
+    prompt_copies: Callable[[], np.ndarray | None],
+) -> dict[str, Any]:
+    """Score sharing as the config asks, the one place that decides it: `sharing` from the rows' `contents()` (near
+    duplicates) or their `copies()` (first row of each row's group of copies), and `copies_of` from
+    `prompt_copies()` with `duplicate_key="prompt"`."""
+    if config.share_scores == "none":
+        return {"sharing": None, "copies_of": None}
+    if config.share_scores == "near_duplicates":
+        sharing = build_sharing(contents(), near_duplicates=True, threshold=config.near_duplicate_threshold)
+    else:
+        sharing = ScoreSharing(copies())
+    return {"sharing": sharing, "copies_of": prompt_copies() if config.duplicate_key == "prompt" else None}
+
+
+def from_arrays(
+    config: CurriculumConfig,
+    *,
+    groups: Sequence | None = None,
+    prior: Sequence[float] | None = None,
+    reference: Sequence[float] | None = None,
+    texts: Sequence[str] | None = None,
+    prompts: Sequence[str] | None = None,
+    confidence_prior: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """The constructor's per-row arguments from arrays (see [`Curriculum.from_arrays`])."""
+    inputs: dict[str, Any] = {"sharing": None, "copies_of": None}
+    if texts is not None:
+        inputs = _sharing(config, lambda: texts, lambda: duplicate_groups(texts),
+                          lambda: None if prompts is None else duplicate_groups(prompts))
+    return {
+        **inputs,
+        "groups": None if groups is None else encode_groups(groups),
+        "group_names": None if groups is None else group_names(groups),
+        "prior": _floats(prior),
+        "reference": _floats(reference),
+        "confidence_prior": _floats(confidence_prior),
+    }
+
+
+def from_dataset(config: CurriculumConfig, dataset: Any) -> dict[str, Any]:
+    """The constructor's per-row arguments from the columns the config names (see [`Curriculum.from_dataset`])."""
+
+    def numeric(key: str) -> np.ndarray | None:
+        name = getattr(config, key)
+        return None if name is None else columns.read_numbers(dataset, name, key)
+
+    codes = names = None
+    if config.group_column is not None:
+        codes, names = columns.read_groups(dataset, config.group_column, "group_column")
+    inputs = _sharing(config, lambda: columns.contents(dataset, config.content_column),
+                      lambda: columns.read_copies(dataset, config.content_column),
+                      lambda: columns.read_prompt_copies(dataset))
+    return {
+        **inputs,
+        "groups": codes,
+        "group_names": names,
+        "prior": numeric("prior_column"),
+        "reference": numeric("reference_column"),
+        "confidence_prior": numeric("confidence_prior_column"),
+    }
