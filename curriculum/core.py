@@ -9,9 +9,9 @@ import numpy as np
 
 from . import inputs
 from .config import CurriculumConfig
-from .datamap import CATEGORIES, categorize, category_counts
+from .datamap import build_data_map, categorize, category_counts
 from .difficulty import Difficulty, narrow_codes
-from .draws import draw_without_replacement
+from .draws import draw_rows, draw_without_replacement
 from .factors import Factor, Observation, RowData, build_factors
 from .layout import StreamLayout
 from .monitor import StreamMonitor
@@ -28,18 +28,13 @@ class Curriculum:
     r"""
     The online curriculum of one training run, framework-free (NumPy only).
 
-    It holds the per-row [`ScoreTable`], the difficulty derived from it (quantile ranks within groups, duplicates
-    sharing one score), the target-difficulty schedule, the stream's layout and the training position reached, the
-    replay buffer and its admission policy, and the list of weight factors (`factors`: task shares, duplicate
-    weights, noise filter, revisit penalty, unscorable rows; see `curriculum.factors`), each owning its own state.
-    A row's sampling weight is `mix(uniform, kernel(difficulty - target) x product of the factors)`. Everything else
-    asks it:
-
-    - [`observe`] folds in the per-row loss and confidence of one optimizer step (the same on every process);
-    - [`draw`] draws a block of the sample stream at a stream position from a seeded generator;
-    - [`progress`] and [`target`] give the schedule's view of a stream position;
-    - [`metrics`] gives the `curriculum/*` metrics; [`state_dict`] / [`load_state_dict`] checkpoint the state;
-    - [`noise_probability`] and [`data_map`] say which rows look like wrong answers, and the category of each row.
+    It holds the per-row [`ScoreTable`], the difficulty derived from it, the schedule, the stream's layout and
+    position, the replay policy and the weight factors (`factors`, by name: `"tasks"`, `"duplicates"`, `"noise"`,
+    `"revisit"`, `"unscorable"`; see `curriculum.factors`), each owning its state. A row's sampling weight is
+    `mix(uniform, kernel(difficulty - target) x product of the factors)`. [`observe`] folds in one optimizer step's
+    per-row loss and confidence (the same on every process); [`draw`] draws a block of the stream; [`progress`] and
+    [`target`] give the schedule at a stream position; [`metrics`], [`state_dict`] / [`load_state_dict`],
+    [`noise_probability`] and [`data_map`] report and checkpoint.
 
     Stream positions count samples since the start of training over all epochs and processes; optimizer step `k`
     has consumed the positions before [`position`]`(k) = k x global_batch`.
@@ -48,35 +43,24 @@ class Curriculum:
     `Trainer`, [`~curriculum.attach`] does it for you.
 
     Args:
-        config ([`CurriculumConfig`]):
-            The settings.
-        num_rows (`int`):
-            Rows of the training dataset.
-        groups (`np.ndarray`, *optional*):
-            Integer group (task) code per row, from 0; required by `group_column` settings.
-        group_names (`list[str]`, *optional*):
-            Name of each group code, for metrics.
-        prior (`np.ndarray`, *optional*):
-            Numeric per-row prior difficulty (higher = harder) for rows not yet trained on.
-        reference (`np.ndarray`, *optional*):
-            Per-row reference loss, for `signal="rho"`.
-        sharing ([`~curriculum.sharing.ScoreSharing`], *optional*):
-            Duplicate groups (and near-duplicate graph) of the rows; required unless `share_scores="none"`.
-        copies_of (`np.ndarray`, *optional*):
-            Per row, the first row of its group of copies for the duplicate weighting (`duplicate_key="prompt"`:
-            the rows with its prompt); defaults to the duplicate groups of `sharing`.
-        confidence_prior (`np.ndarray`, *optional*):
-            Per-row offline confidence, for task balance before a task's rows are trained on.
-        global_batch (`int`, *optional*, defaults to `1`):
-            Samples per optimizer step over all processes and accumulation steps.
-        max_steps (`int`, *optional*):
-            Optimizer steps of the run; with `epochs`, sets the budget when `budget_samples` is not given.
-        epochs (`float`, *optional*, defaults to `1.0`):
-            Epochs of the run, used for the budget when `max_steps` is not given.
-        unscorable (`np.ndarray`, *optional*):
-            Boolean mask of the rows known to have no supervised token (every label is -100): they are never
-            drawn (probability 0, also in the `uniform_mix` part). Rows found so during training are added by
-            [`observe`].
+        config ([`CurriculumConfig`]): the settings.
+        num_rows (`int`): rows of the training dataset.
+        groups (`np.ndarray`, *optional*): integer group (task) code per row, from 0; needed by `group_column`.
+        group_names (`list[str]`, *optional*): name of each group code, for metrics.
+        prior (`np.ndarray`, *optional*): per-row prior difficulty (higher = harder) for rows not yet trained on.
+        reference (`np.ndarray`, *optional*): per-row reference loss, for `signal="rho"`.
+        sharing ([`~curriculum.sharing.ScoreSharing`], *optional*): duplicate groups (and near-duplicate graph) of
+            the rows; needed unless `share_scores="none"`.
+        copies_of (`np.ndarray`, *optional*): per row, the first row of its group of copies for the duplicate
+            weighting (`duplicate_key="prompt"`: the rows with its prompt); defaults to the groups of `sharing`.
+        confidence_prior (`np.ndarray`, *optional*): per-row offline confidence, for task shares before a task's
+            rows are trained on.
+        global_batch (`int`, *optional*, defaults to `1`): samples per optimizer step over all processes and
+            accumulation steps.
+        max_steps (`int`, *optional*), epochs (`float`, *optional*, defaults to `1.0`): the run's length, for the
+            budget when `budget_samples` is not given (`max_steps` first).
+        unscorable (`np.ndarray`, *optional*): mask of the rows known to have no supervised token (every label is
+            -100), never drawn; rows found so in training are added by [`observe`].
 
     Example:
 
@@ -94,40 +78,22 @@ class Curriculum:
     """
 
     def __init__(
-        self,
-        config: CurriculumConfig,
-        num_rows: int,
-        *,
-        groups: np.ndarray | None = None,
-        group_names: Sequence[str] | None = None,
-        prior: np.ndarray | None = None,
-        reference: np.ndarray | None = None,
-        sharing: ScoreSharing | None = None,
-        copies_of: np.ndarray | None = None,
-        confidence_prior: np.ndarray | None = None,
-        global_batch: int = 1,
-        max_steps: int | None = None,
-        epochs: float = 1.0,
-        unscorable: np.ndarray | None = None,
+        self, config: CurriculumConfig, num_rows: int, *, groups: np.ndarray | None = None,
+        group_names: Sequence[str] | None = None, prior: np.ndarray | None = None, reference: np.ndarray | None = None,
+        sharing: ScoreSharing | None = None, copies_of: np.ndarray | None = None,
+        confidence_prior: np.ndarray | None = None, global_batch: int = 1, max_steps: int | None = None,
+        epochs: float = 1.0, unscorable: np.ndarray | None = None,
     ) -> None:
         self.layout = StreamLayout(config, num_rows, global_batch, max_steps, epochs)
         self.config = config
         self.scores = ScoreTable(num_rows, ema=config.ema)
-        for key, values, argument in (("group_column", groups, "groups"), ("prior_column", prior, "prior"),
-                                      ("reference_column", reference, "reference"),
-                                      ("confidence_prior_column", confidence_prior, "confidence_prior")):
-            if getattr(config, key) is not None and values is None:
-                raise ValueError(f"{key}={getattr(config, key)!r} needs the per-row values: pass {argument}=... "
-                                 "(from_dataset reads the column)")
-        if config.share_scores != "none" and sharing is None:
-            raise ValueError(
-                f"share_scores={config.share_scores!r} needs the rows' content (texts=... in from_arrays); pass it, "
-                "or set share_scores='none'"
-            )
+        inputs.check(config, groups=groups, prior=prior, reference=reference, confidence_prior=confidence_prior,
+                     sharing=sharing)
         self.groups = None if groups is None else narrow_codes(groups)
         self.num_groups = 0 if self.groups is None else int(self.groups.max()) + 1
         self.group_names = None if group_names is None else [str(name) for name in group_names]
-        self.difficulty = Difficulty(config.signal, groups=self.groups, prior=prior, reference=reference, sharing=sharing)
+        self.difficulty = Difficulty(config.signal, groups=self.groups, prior=prior, reference=reference,
+                                     sharing=sharing)
         self.schedule = config.schedule_fn()
         rows = RowData(num_rows, self.groups, self.num_groups, sharing, copies_of, confidence_prior, unscorable,
                        self.refresh_steps)
@@ -135,52 +101,26 @@ class Curriculum:
         self._unscorable = self.factors["unscorable"]
         if self._unscorable.mask is not None:
             self._drawable_changed()
-        self.replay = None
-        if config.replay_share > 0:
-            self.replay = ReplayPolicy(config.replay_buffer_size, self.groups, config.replay_threshold,
-                                       near_target=config.replay_value == "near_target", refresh_steps=self.refresh_steps)
+        self.replay = ReplayPolicy.from_config(config, self.groups, self.refresh_steps)
         self.monitor = StreamMonitor()
         self.step = 0
         self._last: dict[str, Any] = {}
 
-    # ------------------------------------------------------------------ builders
 
     @classmethod
-    def from_arrays(
-        cls,
-        config: CurriculumConfig,
-        num_rows: int,
-        *,
-        groups: Sequence | None = None,
-        prior: Sequence[float] | None = None,
-        reference: Sequence[float] | None = None,
-        texts: Sequence[str] | None = None,
-        prompts: Sequence[str] | None = None,
-        confidence_prior: Sequence[float] | None = None,
-        **layout: Any,
-    ) -> "Curriculum":
-        """Build from per-row arrays: `groups` are any hashable labels (coded by first appearance; missing labels,
-        None or NaN, form one group named `"<missing>"`), `texts` the rows' contents for score sharing, `prompts`
-        their prompts (for `duplicate_key="prompt"`; without them copies are counted by content). `layout` are the
-        constructor's `global_batch`, `max_steps`, `epochs` and `unscorable`."""
-        arrays = inputs.from_arrays(config, groups=groups, prior=prior, reference=reference, texts=texts,
-                                    prompts=prompts, confidence_prior=confidence_prior)
-        if layout.get("unscorable") is not None:
-            layout["unscorable"] = np.asarray(layout["unscorable"], dtype=bool)
-        return cls(config, num_rows, **arrays, **layout)
+    def from_arrays(cls, config: CurriculumConfig, num_rows: int, **arrays: Any) -> "Curriculum":
+        """Build from per-row arrays: `groups` any hashable labels (missing ones form a group `"<missing>"`), `texts`
+        the rows' contents for score sharing, `prompts` their prompts (copies by prompt), `prior`, `reference`,
+        `confidence_prior`, and the layout arguments (see [`~curriculum.inputs.from_arrays`])."""
+        return cls(config, num_rows, **inputs.from_arrays(config, **arrays))
 
     @classmethod
     def from_dataset(cls, config: CurriculumConfig, dataset: Any, **layout: Any) -> "Curriculum":
-        """Build from a dataset with named columns (a `datasets.Dataset`), reading the columns that `config` names
-        through Arrow where its columns allow (the result is that of `from_arrays` on the same columns); `layout`
-        are `global_batch`, `max_steps`, `epochs` and `unscorable` (see [`~curriculum.build_curriculum`], which finds
-        the rows without a supervised label in a `labels` column).
-
-        With several processes (`torch.distributed` initialised), the duplicate detection runs on rank 0 and its
-        result is broadcast: every process must call this (as `attach` and `build_curriculum` do on each)."""
+        """Build from a `datasets.Dataset`, reading the columns `config` names (through Arrow where it can; the result
+        is `from_arrays`'s on the same columns); `layout` as in `from_arrays`. With several processes the duplicate
+        detection runs on rank 0 and is broadcast: every process must call this (as `attach` does)."""
         return cls(config, len(dataset), **inputs.from_dataset(config, dataset), **layout)
 
-    # ------------------------------------------------------------------ layout, positions and schedule
 
     num_rows = property(lambda self: len(self.scores), doc="Rows of the training dataset.")
     global_batch = property(lambda self: self.layout.global_batch, doc="Samples per optimizer step.")
@@ -196,25 +136,17 @@ class Curriculum:
     def progress(self, position: int) -> float:
         """Progress in [0, 1] at a stream position: samples consumed / budget, or with `budget_unit="unique_rows"`
         distinct rows trained on / budget (then independent of `position`)."""
-        if self.config.budget_unit == "unique_rows":
-            return min(1.0, self.scores.num_seen / self.budget)
-        return min(1.0, position / self.budget)
+        return min(1.0, (self.scores.num_seen if self.config.budget_unit == "unique_rows" else position) / self.budget)
 
     def target(self, position: int) -> float:
         """Target difficulty quantile at a stream position."""
         return float(self.schedule(self.progress(position)))
 
-    # ------------------------------------------------------------------ sampling
 
     @property
     def unscorable(self) -> np.ndarray:
         """Boolean mask of the rows known to have no supervised token (read-only; no memory while there is none)."""
         return self._unscorable.rows
-
-    def factor(self, name: str) -> Factor | None:
-        """The weight factor named `name` (`"tasks"`, `"duplicates"`, `"noise"`, `"revisit"`, `"unscorable"`), or None
-        when the config leaves it off."""
-        return self.factors.get(name)
 
     def weights(self, position: int) -> np.ndarray:
         """Probability of drawing each row in the block that starts at stream `position`."""
@@ -240,111 +172,45 @@ class Curriculum:
     def draw(
         self, position: int, size: int, rng: np.random.Generator, taken: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Draw `size` rows of the stream block starting at `position`, which must start a global batch. Returns the
-        rows and whether each came from the replay buffer: round(replay_share x global_batch) random slots of every
-        global batch do, once the buffer holds a row.
-
-        With `replacement=True` the draws are independent. Otherwise `taken` (a boolean mask of the rows, updated in
-        place; default: none taken) holds the rows already drawn in the current pass: the block is a draw without
-        replacement among the others (see [`draw_without_replacement`]), and a pass ends when every row that can be
-        drawn has been. With `pass_order="shuffled"` (the default) a pass that the rest of the budget will complete
-        anyway is drawn uniformly (shuffled, as the Trainer would): the weights then could only change when each row
-        is trained, and ordering by them bunches the rows they disfavour at the end of every pass. They decide
-        which rows a pass that the budget leaves unfinished trains on."""
+        """Draw `size` rows of the stream block starting at `position` (the start of a global batch); returns them
+        and whether each is a replay (round(replay_share x global_batch) random slots of every global batch, once the
+        buffer holds a row). `taken` (updated in place) marks the rows drawn in the pass so far, for draws without
+        replacement; see [`~curriculum.draws.draw_rows`] for how a pass is drawn."""
         probs, difficulty = self._weights(position)
-        if self.config.replacement:
-            cdf = np.cumsum(probs, out=probs)  # in place: no second array of the dataset's size
-            cdf /= cdf[-1]
-            rows = np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), self.num_rows - 1)
-        else:
+        c = self.config
+        if not c.replacement:
             taken = np.zeros(self.num_rows, dtype=bool) if taken is None else taken
-            budget_left = None  # the weights order every pass
-            if self.config.pass_order == "shuffled" and self.config.budget_unit == "samples":
-                budget_left = self.budget - position
-            rows = draw_without_replacement(probs, size, rng, taken, budget_left)
+        budget_left = self.budget - position if c.pass_order == "shuffled" and c.budget_unit == "samples" else None
+        rows = draw_rows(probs, size, rng, None if c.replacement else taken, budget_left)
         del probs
         replayed = np.zeros(size, dtype=bool)
-        per_batch = round(self.config.replay_share * self.global_batch)
-        if self.replay is not None and per_batch and len(self.replay):
-            for start in range(0, size, self.global_batch):
-                chosen = rng.choice(self.global_batch, size=per_batch, replace=False)
-                replayed[start + chosen[chosen < size - start]] = True
-            buffer = self.replay.rows()
-            if not self.config.replacement:
-                taken[rows[replayed]] = False  # drawn, then replaced by a replay: not trained in this pass
-            rows[replayed] = buffer[rng.integers(0, buffer.size, int(replayed.sum()))]
+        if self.replay is not None:
+            per_batch = round(c.replay_share * self.global_batch)
+            replayed = self.replay.substitute(rows, per_batch, self.global_batch, rng, None if c.replacement else taken)
         self.monitor.drawn(position, difficulty[rows])
         return rows, replayed
 
-    def _sampled_difficulty(self, start: int, stop: int) -> tuple[float, int]:
-        """Sum and count of the difficulty (when drawn) of the stream positions `start` to `stop - 1` still known."""
-        total, count = 0.0, 0
-        for begin, values in self._sampled:
-            lo, hi = max(start, begin), min(stop, begin + values.size)
-            if lo < hi:
-                total += float(values[lo - begin : hi - begin].sum())
-                count += hi - lo
-        return total, count
-
-    def freshness(self) -> np.ndarray:
-        """Each row's factor exp(-revisit_penalty x v / max(1, v_mean)) for `revisit_penalty`: v the visits of its
-        group of copies (the row alone without score sharing), v_mean the mean of v over the groups."""
-        visits = self.scores.count.astype(np.float64)
-        mean = float(visits.sum()) / self._distinct
-        if self.copies_of is not None:
-            visits = np.bincount(self.copies_of, weights=visits, minlength=self.num_rows)[self.copies_of]
-        visits *= -self.config.revisit_penalty / max(1.0, mean)
-        return np.exp(visits, out=visits)
-
-    # ------------------------------------------------------------------ noise and the data map
 
     def noise_probability(self) -> np.ndarray:
         """Each row's probability of being a wrong answer (0 for rows with too few visits): the posterior of the
         high component of a two-component mixture on the config's `noise_signal` within its group."""
         return noise_posterior(self.scores, self.config.noise_signal, self.config.noise_min_visits, self.groups)
 
-    def _categories(self, noise: np.ndarray) -> np.ndarray:
-        t, duplicates = self.scores, self.factor("duplicates")
-        return categorize(t.count, t.confidence, t.variability, noise, None if duplicates is None else duplicates.duplicate)
-
     def data_map(self) -> dict[str, np.ndarray]:
-        """The live data map, per row: `category` (a name of `"easy"`, `"ambiguous"`, `"hard"`, `"suspected_noise"`,
-        `"duplicate"`, `"never_trained"`), `noise` (probability of a wrong answer), `confidence` (running mean
-        target-token probability) and `variability` (its standard deviation across visits), `loss` and `visits`."""
-        t = self.scores
-        noise = self.noise_probability()
-        return {
-            "category": np.asarray(CATEGORIES, dtype=object)[self._categories(noise)],
-            "noise": noise,
-            "confidence": t.confidence.astype(np.float64),
-            "variability": t.variability.astype(np.float64),
-            "loss": t.loss.astype(np.float64),
-            "visits": t.count.astype(np.int64),
-        }
+        """The live data map (see [`~curriculum.datamap.build_data_map`]): per row its category (easy, ambiguous,
+        hard, suspected noise, duplicate, never trained), noise posterior, confidence, variability, loss, visits."""
+        duplicate = getattr(self.factors.get("duplicates"), "duplicate", None)
+        return build_data_map(self.scores, self.noise_probability(), duplicate)
 
     def observe(
-        self,
-        rows: np.ndarray,
-        loss: np.ndarray,
-        confidence: np.ndarray,
-        step: int,
-        replayed: np.ndarray | None = None,
-        tokens: np.ndarray | None = None,
+        self, rows: np.ndarray, loss: np.ndarray, confidence: np.ndarray, step: int,
+        replayed: np.ndarray | None = None, tokens: np.ndarray | None = None,
     ) -> None:
-        """Fold in the observations of optimizer step `step`, in order (the same arrays on every process).
-
-        Observations that cannot score their row are left out of the score table, the task progress and the replay:
-        a non-finite loss or confidence (inf or NaN, usually an fp16 overflow) is counted in
-        `curriculum/nonfinite_rows`; a row with no supervised token (`tokens` 0) is marked unscorable and never
-        drawn again (`curriculum/unscorable_rows`).
-
-        Args:
-            rows (`np.ndarray`): row indices trained on.
-            loss (`np.ndarray`), confidence (`np.ndarray`): their mean token NLL and target-token probability.
-            step (`int`): the optimizer step (1 for the first).
-            replayed (`np.ndarray`, *optional*): for metrics, whether each position the step consumed was a replay.
-            tokens (`np.ndarray`, *optional*): each row's number of supervised tokens (0: the row has none).
-        """
+        """Fold in the observations of optimizer step `step` (1 for the first), in order, the same arrays on every
+        process: the rows trained on, their mean token NLL (`loss`) and target-token probability (`confidence`),
+        whether each position the step consumed was a replay (`replayed`, for metrics) and each row's supervised
+        tokens (`tokens`). A non-finite loss or confidence (usually an fp16 overflow) is not scored and is counted in
+        `curriculum/nonfinite_rows`; a row with no supervised token is marked unscorable and never drawn again."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size:  # the positions this step consumed: the global batch before position(step)
             self.monitor.trained(self.position(step) - self.global_batch, self.position(step))
@@ -353,20 +219,13 @@ class Curriculum:
             self._drawable_changed()
         if keep is not None:
             rows, loss, confidence = rows[keep], np.asarray(loss)[keep], np.asarray(confidence)[keep]
-        first = self.scores.count[rows] == 0
-        if first.any():  # a row twice in the step: its first occurrence only is a first visit
-            once = np.zeros(rows.size, dtype=bool)
-            once[np.unique(rows, return_index=True)[1]] = True
-            first &= once
-        observation = Observation(rows, np.asarray(loss), np.asarray(confidence), first, step)
+        observation = Observation(rows, np.asarray(loss), np.asarray(confidence), self.scores.first_visits(rows), step)
         for factor in self.factors.values():
             factor.observe(observation)
         self.scores.update(rows, loss, confidence, step=step)
         self.step = step
         if self.replay is not None and (rows.size or keep is not None):
-            if self.replay.due(step):
-                self.replay.snapshot(self._replay_values(None))
-            self.replay.admit(rows, self._replay_values(rows), self.target(self.position(step)))
+            self.replay.observe(rows, step, self._replay_values, self.target(self.position(step)))
         if replayed is not None:
             self.monitor.replays(replayed)
 
@@ -383,7 +242,6 @@ class Curriculum:
             return self.difficulty.values(self.scores, rows)
         return self.scores.signal(self.config.replay_value, rows)
 
-    # ------------------------------------------------------------------ metrics
 
     def metrics(self) -> dict[str, float]:
         """The `curriculum/*` metrics: means over the steps since the previous call, and the current state (with the
@@ -398,14 +256,18 @@ class Curriculum:
         if "entropy" in self._last:
             out["curriculum/entropy"] = self._last["entropy"]
         out.update(self.monitor.window(replay=self.replay is not None))
-        if self.replay is not None:
-            out["curriculum/replay_buffer"] = len(self.replay)
         if self.scores.num_seen:
-            for name, count in category_counts(self._categories(self.noise_probability())).items():
-                out[f"curriculum/map/{name}"] = count
-        for factor in self.factors.values():
-            out.update(factor.metrics(self.group_names))
+            t = self.scores
+            duplicate = getattr(self.factors.get("duplicates"), "duplicate", None)
+            codes = categorize(t.count, t.confidence, t.variability, self.noise_probability(), duplicate)
+            out.update({f"curriculum/map/{name}": count for name, count in category_counts(codes).items()})
+        for part in self._parts():
+            out.update(part.metrics(self.group_names))
         return out
+
+    def _parts(self) -> list[Any]:
+        """The factors, then the replay policy when on: what observes, reports and checkpoints beside the table."""
+        return [*self.factors.values(), *([self.replay] if self.replay is not None else [])]
 
     @property
     def last_refresh(self) -> dict[str, Any]:
@@ -413,35 +275,26 @@ class Curriculum:
         kept between refreshes: `curriculum.difficulty(curriculum.scores)` computes it)."""
         return dict(self._last)
 
-    # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The state as NumPy arrays: the score table, the replay buffer and snapshot, each factor's state, the
         difficulty of the rows drawn and not yet trained, the step reached and the stream layout."""
         state = {f"scores.{k}": v for k, v in self.scores.state_dict().items()}
-        if self.replay is not None:
-            state.update({f"replay.{k}": v for k, v in self.replay.state_dict().items()})
-        for factor in self.factors.values():
-            state.update(factor.state_dict())
+        for part in self._parts():
+            state.update(part.state_dict())
         state.update(self.monitor.state_dict())
         state["step"] = np.array(self.step, dtype=np.int64)
         state["layout"] = np.array(self.layout.saved(), dtype=np.int64)
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        if self.replay is not None and "replay.buffer" not in state:
-            raise ValueError("the checkpoint was saved without replay; resume with replay_share=0")
         self.scores.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("scores.")})
-        if self.replay is not None:
-            self.replay.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("replay.")})
-        for factor in self.factors.values():
-            factor.load_state_dict(state)
+        for part in self._parts():
+            part.load_state_dict(state)
         self._drawable_changed()
         self.monitor.load_state_dict(state)
         self.step = int(state["step"])
         if "layout" in state:
             self.step = self.layout.continue_saved(self.step, *(int(v) for v in state["layout"]))
-            for factor in self.factors.values():
-                factor.set_refresh_steps(self.refresh_steps)
-            if self.replay is not None:
-                self.replay.refresh_steps = self.refresh_steps
+            for part in self._parts():
+                part.set_refresh_steps(self.refresh_steps)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__: list[str] = []
@@ -60,3 +62,18 @@ def category_counts(codes: np.ndarray) -> dict[str, int]:
     """Rows per category, every category present (0 when empty)."""
     counts = np.bincount(codes, minlength=len(CATEGORIES))
     return {name: int(n) for name, n in zip(CATEGORIES, counts)}
+
+
+def build_data_map(scores: Any, noise: np.ndarray, duplicate: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The data map of a score table, per row: `category` (a name of [`CATEGORIES`]), `noise` (probability of a
+    wrong answer), `confidence` (running mean target-token probability) and `variability` (its standard deviation
+    across visits), `loss` and `visits`."""
+    codes = categorize(scores.count, scores.confidence, scores.variability, noise, duplicate)
+    return {
+        "category": np.asarray(CATEGORIES, dtype=object)[codes],
+        "noise": noise,
+        "confidence": scores.confidence.astype(np.float64),
+        "variability": scores.variability.astype(np.float64),
+        "loss": scores.loss.astype(np.float64),
+        "visits": scores.count.astype(np.int64),
+    }

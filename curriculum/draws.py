@@ -1,10 +1,10 @@
-"""Drawing rows from sampling weights without replacement: one pass over the rows at a time, weighted keys."""
+"""Drawing rows from sampling weights: independent draws, or without replacement one pass over the rows at a time."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["draw_without_replacement"]
+__all__ = ["draw_rows", "draw_without_replacement"]
 
 
 def draw_without_replacement(
@@ -47,3 +47,19 @@ def draw_without_replacement(
         out[filled : filled + k] = chosen
         filled += k
     return out
+
+
+def draw_rows(
+    probs: np.ndarray, size: int, rng: np.random.Generator, taken: np.ndarray | None, budget_left: int | None
+) -> np.ndarray:
+    """`size` rows drawn from `probs` (overwritten): independently when `taken` is None (`replacement=True`), else
+    without replacement among the rows not `taken` in the pass (updated in place; see [`draw_without_replacement`]):
+    a pass ends when every row that can be drawn has been. With `budget_left` (`pass_order="shuffled"`, the default)
+    a pass that the rest of the budget will complete anyway is drawn uniformly (shuffled, as the Trainer would): the
+    weights then could only change when each row is trained, and ordering by them bunches the rows they disfavour at
+    the end of every pass. They decide which rows a pass that the budget leaves unfinished trains on."""
+    if taken is None:
+        cdf = np.cumsum(probs, out=probs)  # in place: no second array of the dataset's size
+        cdf /= cdf[-1]
+        return np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), probs.size - 1)
+    return draw_without_replacement(probs, size, rng, taken, budget_left)

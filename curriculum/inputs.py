@@ -12,7 +12,21 @@ from .config import CurriculumConfig
 from .difficulty import encode_groups, group_names
 from .sharing import ScoreSharing, build_sharing, duplicate_groups
 
-__all__ = ["from_arrays", "from_dataset"]
+__all__ = ["check", "from_arrays", "from_dataset"]
+
+
+def check(config: CurriculumConfig, *, sharing: Any, **values: Any) -> None:
+    """Refuse a config whose columns need per-row values that were not given (`values` by constructor argument)."""
+    for argument, given in values.items():
+        key = "group_column" if argument == "groups" else f"{argument}_column"
+        if getattr(config, key) is not None and given is None:
+            raise ValueError(f"{key}={getattr(config, key)!r} needs the per-row values: pass {argument}=... "
+                             "(from_dataset reads the column)")
+    if config.share_scores != "none" and sharing is None:
+        raise ValueError(
+            f"share_scores={config.share_scores!r} needs the rows' content (texts=... in from_arrays); pass it, "
+            "or set share_scores='none'"
+        )
 
 
 def _floats(values: Sequence[float] | None) -> np.ndarray | None:
@@ -46,8 +60,13 @@ def from_arrays(
     texts: Sequence[str] | None = None,
     prompts: Sequence[str] | None = None,
     confidence_prior: Sequence[float] | None = None,
+    global_batch: int = 1,
+    max_steps: int | None = None,
+    epochs: float = 1.0,
+    unscorable: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
-    """The constructor's per-row arguments from arrays (see [`Curriculum.from_arrays`])."""
+    """The constructor's arguments from per-row arrays (see [`~curriculum.Curriculum.from_arrays`]): group labels
+    coded, score sharing from `texts` (copies by `prompts` with `duplicate_key="prompt"`), numbers as float64."""
     inputs: dict[str, Any] = {"sharing": None, "copies_of": None}
     if texts is not None:
         inputs = _sharing(config, lambda: texts, lambda: duplicate_groups(texts),
@@ -59,6 +78,10 @@ def from_arrays(
         "prior": _floats(prior),
         "reference": _floats(reference),
         "confidence_prior": _floats(confidence_prior),
+        "global_batch": global_batch,
+        "max_steps": max_steps,
+        "epochs": epochs,
+        "unscorable": None if unscorable is None else np.asarray(unscorable, dtype=bool),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -157,6 +158,17 @@ class ReplayPolicy:
         self._snapshot: RankSnapshot | None = None
         self._snapshot_values: np.ndarray | None = None
 
+    @classmethod
+    def from_config(cls, config: Any, groups: np.ndarray | None, refresh_steps: int) -> "ReplayPolicy | None":
+        """The policy `config` asks for (`replay_share > 0`), or None."""
+        if config.replay_share <= 0:
+            return None
+        return cls(config.replay_buffer_size, groups, config.replay_threshold,
+                   near_target=config.replay_value == "near_target", refresh_steps=refresh_steps)
+
+    def set_refresh_steps(self, steps: int) -> None:
+        self.refresh_steps = max(1, steps)
+
     def __len__(self) -> int:
         return len(self.buffer)
 
@@ -179,14 +191,46 @@ class ReplayPolicy:
         keep = np.abs(rank - target) <= self.threshold if self.near_target else rank >= self.threshold
         self.buffer.admit(rows[keep])
 
+    def observe(self, rows: np.ndarray, step: int, values: Any, target: float) -> None:
+        """Admit the valuable rows of optimizer `step` (`values(rows)` their values, `values(None)` every row's, for a
+        snapshot taken when one is due)."""
+        if self.due(step):
+            self.snapshot(values(None))
+        self.admit(rows, values(rows), target)
+
+    def substitute(
+        self, rows: np.ndarray, per_batch: int, global_batch: int, rng: np.random.Generator, taken: np.ndarray | None
+    ) -> np.ndarray:
+        """Replace `per_batch` random slots of every global batch of the drawn `rows` (in place) by rows of the
+        buffer, chosen at random, once it holds one; returns whether each slot is a replay. A replaced row goes back
+        to the rows not yet `taken` in the pass (a draw without replacement)."""
+        replayed = np.zeros(rows.size, dtype=bool)
+        if not per_batch or not len(self):
+            return replayed
+        for start in range(0, rows.size, global_batch):
+            chosen = rng.choice(global_batch, size=per_batch, replace=False)
+            replayed[start + chosen[chosen < rows.size - start]] = True
+        buffer = self.rows()
+        if taken is not None:
+            taken[rows[replayed]] = False  # drawn, then replaced by a replay: not trained in this pass
+        rows[replayed] = buffer[rng.integers(0, buffer.size, int(replayed.sum()))]
+        return replayed
+
+    def metrics(self, group_names: list[str] | None = None) -> dict[str, float]:
+        return {"curriculum/replay_buffer": len(self)}
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        state = {"buffer": self.buffer.rows()}
+        """`replay.buffer` (the rows held, oldest first) and `replay.snapshot` (the values that rank admissions)."""
+        state = {"replay.buffer": self.buffer.rows()}
         if self._snapshot_values is not None:
-            state["snapshot"] = self._snapshot_values
+            state["replay.snapshot"] = self._snapshot_values
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.buffer.load_state_dict({"rows": state["buffer"]})
+        """Restore from the whole checkpoint state; refuse one saved without replay."""
+        if "replay.buffer" not in state:
+            raise ValueError("the checkpoint was saved without replay; resume with replay_share=0")
+        self.buffer.load_state_dict({"rows": state["replay.buffer"]})
         self._snapshot = self._snapshot_values = None
-        if "snapshot" in state:
-            self.snapshot(state["snapshot"])
+        if "replay.snapshot" in state:
+            self.snapshot(state["replay.snapshot"])

@@ -74,6 +74,16 @@ class ScoreTable:
         """Share of rows trained on at least once."""
         return self.num_seen / len(self)
 
+    def first_visits(self, ids: np.ndarray) -> np.ndarray:
+        """Whether each of `ids` (about to be folded in) is its row's first visit: never visited, and its first
+        occurrence in `ids`."""
+        first = self.count[ids] == 0
+        if first.any():
+            once = np.zeros(len(ids), dtype=bool)
+            once[np.unique(ids, return_index=True)[1]] = True
+            first &= once
+        return first
+
     def update(self, ids: np.ndarray, loss: np.ndarray, confidence: np.ndarray, step: int = 0) -> None:
         """Fold one batch of observations in, in order: a row appearing twice is updated twice. (`step`, the optimizer
         step, is accepted for the callers' convenience; the table does not depend on it.)"""

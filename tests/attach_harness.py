@@ -64,7 +64,7 @@ def main() -> None:
         os.path.join(args.out, f"rank{rank}.npz"),
         world_size=dist.get_world_size(),
         canonical=cur.difficulty.sharing.canonical,
-        copies_of=cur.factor("duplicates").copies_of,
+        copies_of=cur.factors["duplicates"].copies_of,
         calls=calls[0],
         error=error,
     )

@@ -125,9 +125,9 @@ def test_from_dataset_matches_from_arrays(datasets, kind, duplicate_key):
     )
     np.testing.assert_array_equal(fast.groups, slow.groups)
     assert fast.group_names == slow.group_names
-    np.testing.assert_array_equal(fast.factor("duplicates").copies_of, slow.factor("duplicates").copies_of)
-    np.testing.assert_array_equal(fast.factor("duplicates").duplicate, slow.factor("duplicates").duplicate)
-    np.testing.assert_array_equal(fast.factor("duplicates").weights, slow.factor("duplicates").weights)
+    np.testing.assert_array_equal(fast.factors["duplicates"].copies_of, slow.factors["duplicates"].copies_of)
+    np.testing.assert_array_equal(fast.factors["duplicates"].duplicate, slow.factors["duplicates"].duplicate)
+    np.testing.assert_array_equal(fast.factors["duplicates"].weights, slow.factors["duplicates"].weights)
     np.testing.assert_array_equal(fast.difficulty.sharing.canonical, slow.difficulty.sharing.canonical)
     np.testing.assert_array_equal(fast.difficulty.prior_rank, slow.difficulty.prior_rank)
 

@@ -59,7 +59,7 @@ def test_the_codes_are_those_of_one_process(ranks):
     assert (alone.difficulty.sharing.canonical != np.arange(len(ds))).any()  # the data has copies
     for rank in ranks:
         np.testing.assert_array_equal(rank["canonical"], alone.difficulty.sharing.canonical)
-        np.testing.assert_array_equal(rank["copies_of"], alone.factor("duplicates").copies_of)
+        np.testing.assert_array_equal(rank["copies_of"], alone.factors["duplicates"].copies_of)
 
 
 def test_an_error_on_rank_zero_stops_every_rank(ranks):

@@ -104,7 +104,7 @@ def test_transient_inf_loss_is_skipped_and_counted(caplog):
     assert table.confidence[0] == np.float32(0.25 * (0.25 * 0.5 + 0.75 * 0.25) + 0.75 * 0.75)
     assert table.count.tolist() == [3, 1, 0, 0] and table.num_seen == 2
     assert np.isnan(table.loss[2:]).all() and np.isfinite(table.loss[:2]).all()
-    assert curriculum.factor("unscorable").nonfinite_rows == 3  # row 0 at step 1, row 2 (NaN loss), row 3 (NaN confidence)
+    assert curriculum.factors["unscorable"].nonfinite_rows == 3  # row 0 at step 1, row 2 (NaN loss), row 3 (NaN confidence)
     assert curriculum.metrics()["curriculum/nonfinite_rows"] == 3
     warnings = [r.getMessage() for r in caplog.records if "non-finite" in r.getMessage()]
     assert len(warnings) == 1  # once
@@ -128,8 +128,8 @@ def test_nonfinite_losses_stay_out_of_task_progress_and_replay():
     curriculum.observe(np.array([0, 2]), np.array([1.0, 1.0]), np.array([0.5, 0.5]), step=1)
     curriculum.observe(np.array([0, 2, 3]), np.array([np.inf, 0.5, np.nan]), np.array([0.5, 0.5, 0.5]), step=2)
     # First visits: rows 0 and 2 at step 1, row 3's NaN left out; task a's inf revisit is no first visit anyway.
-    np.testing.assert_allclose(curriculum.factor("tasks").progress.slow, [1.0, 1.0])
-    assert np.isfinite(curriculum.factor("tasks").progress.shares()).all()
+    np.testing.assert_allclose(curriculum.factors["tasks"].progress.slow, [1.0, 1.0])
+    assert np.isfinite(curriculum.factors["tasks"].progress.shares()).all()
     assert 3 not in curriculum.replay.rows().tolist()
     assert np.isfinite(curriculum.weights(curriculum.position(2))).all()
 
@@ -141,11 +141,11 @@ def test_nonfinite_count_survives_the_state_dict_and_older_states_read_as_zero()
     assert state["nonfinite_rows"].dtype == np.int64 and state["nonfinite_rows"].shape == ()
     fresh = Curriculum(CurriculumConfig(share_scores="none"), 4)
     fresh.load_state_dict(state)
-    assert fresh.factor("unscorable").nonfinite_rows == 1
+    assert fresh.factors["unscorable"].nonfinite_rows == 1
     older = {k: v for k, v in state.items() if k not in ("nonfinite_rows", "unscorable")}
     fresh = Curriculum(CurriculumConfig(share_scores="none"), 4)
     fresh.load_state_dict(older)
-    assert fresh.factor("unscorable").nonfinite_rows == 0 and not fresh.unscorable.any()
+    assert fresh.factors["unscorable"].nonfinite_rows == 0 and not fresh.unscorable.any()
 
 
 # ---------------------------------------------------------------------------------------------------- unscorable rows
@@ -190,7 +190,7 @@ def test_row_without_supervised_token_is_marked_at_its_first_visit():
     curriculum.observe(np.array([0, 4, 5, 4]), np.array([1.0, np.nan, np.nan, np.nan]),
                        np.array([0.5, np.nan, np.nan, np.nan]), step=1, tokens=np.array([3, 0, 0, 0]))
     assert curriculum.unscorable.tolist() == [False] * 4 + [True] * 2
-    assert curriculum.factor("unscorable").nonfinite_rows == 0  # a row without tokens is not an overflow
+    assert curriculum.factors["unscorable"].nonfinite_rows == 0  # a row without tokens is not an overflow
     assert curriculum.scores.count.tolist() == [1, 0, 0, 0, 0, 0]
     weights = curriculum.weights(curriculum.position(1))
     assert weights[4:].tolist() == [0.0, 0.0] and weights.sum() == pytest.approx(1.0)
@@ -272,7 +272,7 @@ def test_unsupervised_rows_found_while_training_are_not_drawn_again(tmp_path, to
     per_block = [int(unsupervised[rows].sum()) for rows, _ in draws]
     assert per_block[8:] == [0, 0, 0, 0]
     assert sum(per_block) / (12 * 8) <= 0.35  # only visits before each row is known (16 of 32 rows)
-    assert handle.scores.count[unsupervised].sum() == 0 and handle.curriculum.factor("unscorable").nonfinite_rows == 0
+    assert handle.scores.count[unsupervised].sum() == 0 and handle.curriculum.factors["unscorable"].nonfinite_rows == 0
     assert trainer.state.log_history[-2]["curriculum/unscorable_rows"] == 16
 
 

@@ -106,9 +106,9 @@ def test_resume_matches_uninterrupted_run(tmp_path, tokenizer, kind, workers, co
         assert full.sampler.replayed.any() and full.curriculum.last_refresh["shares"] is not None
         np.testing.assert_array_equal(resumed.curriculum.replay.rows(), full.curriculum.replay.rows())
     if config is NOISE_AND_PROGRESS:
-        assert full.curriculum.factor("tasks").progress.known.any()
-        for key, value in full.curriculum.factor("tasks").progress.state_dict().items():
-            np.testing.assert_array_equal(resumed.curriculum.factor("tasks").progress.state_dict()[key], value, err_msg=key)
+        assert full.curriculum.factors["tasks"].progress.known.any()
+        for key, value in full.curriculum.factors["tasks"].progress.state_dict().items():
+            np.testing.assert_array_equal(resumed.curriculum.factors["tasks"].progress.state_dict()[key], value, err_msg=key)
 
     # The schedule moved during the run, so the weights changed between refreshes.
     assert full.curriculum.last_refresh["target"] > 0.5

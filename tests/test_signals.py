@@ -189,7 +189,7 @@ def test_progress_shares_move_budget_to_the_task_that_learns():
     assert weights[:40].sum() == pytest.approx(shares[0], rel=1e-9)
     # The learning task gains, by at most a factor of 1.25 a refresh; the stuck one keeps at least half its share.
     assert 0.5 < shares[0] <= 0.75 and shares[1] >= 0.25
-    assert shares[0] == pytest.approx(curriculum.factor("tasks").progress.target()[0], rel=1e-9)  # reached within 10 refreshes
+    assert shares[0] == pytest.approx(curriculum.factors["tasks"].progress.target()[0], rel=1e-9)  # reached within 10 refreshes
 
 
 def test_resume_of_the_new_state_is_exact():
@@ -225,16 +225,16 @@ def test_prompt_key_weighs_a_wrong_answer_to_a_repeated_prompt_like_a_copy():
     texts = [p + c for p, c in zip(prompts, completions)]
     by_content = Curriculum.from_arrays(CurriculumConfig(duplicate_key="content", share_scores="duplicates"), 6, texts=texts, prompts=prompts)
     by_prompt = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt", share_scores="duplicates"), 6, texts=texts, prompts=prompts)
-    assert by_content.factor("duplicates").weights.tolist() == [1 / 3, 1 / 3, 1 / 3, 1.0, 1.0, 1.0]
-    assert by_prompt.factor("duplicates").weights.tolist() == [0.25, 0.25, 0.25, 0.25, 1.0, 1.0]
+    assert by_content.factors["duplicates"].weights.tolist() == [1 / 3, 1 / 3, 1 / 3, 1.0, 1.0, 1.0]
+    assert by_prompt.factors["duplicates"].weights.tolist() == [0.25, 0.25, 0.25, 0.25, 1.0, 1.0]
     half = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt", duplicate_alpha=0.5, share_scores="duplicates"), 6, texts=texts,
                                   prompts=prompts)
-    np.testing.assert_allclose(half.factor("duplicates").weights, [0.5, 0.5, 0.5, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(half.factors["duplicates"].weights, [0.5, 0.5, 0.5, 0.5, 1.0, 1.0])
     # Scores are still shared by content: the wrong answer keeps a score of its own.
-    assert by_prompt.factor("duplicates").duplicate.tolist() == [False, True, True, False, False, False]
+    assert by_prompt.factors["duplicates"].duplicate.tolist() == [False, True, True, False, False, False]
     # Without prompts, copies are counted by content.
     no_prompts = Curriculum.from_arrays(CurriculumConfig(duplicate_key="prompt", share_scores="duplicates"), 6, texts=texts)
-    assert no_prompts.factor("duplicates").weights.tolist() == by_content.factor("duplicates").weights.tolist()
+    assert no_prompts.factors["duplicates"].weights.tolist() == by_content.factors["duplicates"].weights.tolist()
 
 
 def test_prompt_key_reads_the_prompt_column():
@@ -244,12 +244,12 @@ def test_prompt_key_reads_the_prompt_column():
 
     data = Dataset.from_dict({"prompt": ["a", "a", "b"], "completion": ["x", "y", "z"]})
     curriculum = Curriculum.from_dataset(CurriculumConfig(duplicate_key="prompt", share_scores="duplicates"), data)
-    assert curriculum.factor("duplicates").weights.tolist() == [0.5, 0.5, 1.0]
+    assert curriculum.factors["duplicates"].weights.tolist() == [0.5, 0.5, 1.0]
     messages = [[{"role": "user", "content": "a"}, {"role": "assistant", "content": c}] for c in "xyz"]
     chat = Curriculum.from_dataset(CurriculumConfig(share_scores="duplicates"), Dataset.from_dict({"messages": messages}))
-    assert chat.factor("duplicates").weights.tolist() == [1 / 3] * 3  # one prompt, three answers
+    assert chat.factors["duplicates"].weights.tolist() == [1 / 3] * 3  # one prompt, three answers
     text = Curriculum.from_dataset(CurriculumConfig(share_scores="duplicates"), Dataset.from_dict({"text": ["a", "b", "a"]}))
-    assert text.factor("duplicates").weights.tolist() == [0.5, 1.0, 0.5]  # no prompt column: copies by content
+    assert text.factors["duplicates"].weights.tolist() == [0.5, 1.0, 0.5]  # no prompt column: copies by content
 
 
 def test_task_shares_are_on_by_default_with_a_group_column():
@@ -258,7 +258,7 @@ def test_task_shares_are_on_by_default_with_a_group_column():
     assert not CurriculumConfig(group_column="task", task_balance=False).balances_tasks
     curriculum = Curriculum.from_arrays(CurriculumConfig(group_column="task"), 4, groups=list("aabb"),
                                         texts=list("abcd"))
-    assert curriculum.factor("tasks").progress is not None
+    assert curriculum.factors["tasks"].progress is not None
 
 
 def test_freshness_by_hand_counts_visits_per_group_of_copies():
@@ -266,14 +266,14 @@ def test_freshness_by_hand_counts_visits_per_group_of_copies():
     config = CurriculumConfig(revisit_penalty=2.0, share_scores="duplicates")
     curriculum = Curriculum.from_arrays(config, 4, texts=["a", "a", "b", "c"])
     curriculum.observe(np.array([0, 2, 2]), np.ones(3), np.full(3, 0.5), step=1)
-    np.testing.assert_allclose(curriculum.factor("revisit").row_factor(curriculum.scores), np.exp([-2.0, -2.0, -4.0, 0.0]))
+    np.testing.assert_allclose(curriculum.factors["revisit"].row_factor(curriculum.scores), np.exp([-2.0, -2.0, -4.0, 0.0]))
     # Past one pass the penalty is relative to the mean: 12 visits over 3 units, mean 4.
     curriculum.observe(np.array([0] * 4 + [2] * 3 + [3] * 2), np.ones(9), np.full(9, 0.5), step=2)
-    np.testing.assert_allclose(curriculum.factor("revisit").row_factor(curriculum.scores), np.exp(-2.0 * np.array([5, 5, 5, 2]) / 4))
+    np.testing.assert_allclose(curriculum.factors["revisit"].row_factor(curriculum.scores), np.exp(-2.0 * np.array([5, 5, 5, 2]) / 4))
     # Without score sharing every row is its own unit.
     alone = Curriculum.from_arrays(CurriculumConfig(revisit_penalty=1.0, share_scores="none"), 3)
     alone.observe(np.array([0, 0, 1]), np.ones(3), np.full(3, 0.5), step=1)
-    np.testing.assert_allclose(alone.factor("revisit").row_factor(alone.scores), np.exp([-2.0, -1.0, 0.0]))
+    np.testing.assert_allclose(alone.factors["revisit"].row_factor(alone.scores), np.exp([-2.0, -1.0, 0.0]))
 
 
 def test_revisit_penalty_multiplies_the_kernel_weight():
@@ -282,7 +282,7 @@ def test_revisit_penalty_multiplies_the_kernel_weight():
     fresh = Curriculum.from_arrays(CurriculumConfig(uniform_mix=0.0, revisit_penalty=1.5), 4, texts=texts)
     for c in (plain, fresh):
         c.observe(np.array([0, 1, 1]), np.array([1.0, 2.0, 2.0]), np.full(3, 0.5), step=1)
-    expected = plain.weights(0) * fresh.factor("revisit").row_factor(fresh.scores)
+    expected = plain.weights(0) * fresh.factors["revisit"].row_factor(fresh.scores)
     np.testing.assert_allclose(fresh.weights(0), expected / expected.sum())
 
 

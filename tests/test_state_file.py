@@ -117,7 +117,7 @@ def test_bad_row_state_resumes_exactly_through_the_file(tmp_path):
     original = _trained(tmp_path)
     curriculum = original.curriculum
     assert curriculum.unscorable.tolist() == [False] * 6 + [True, False]
-    assert curriculum.factor("unscorable").nonfinite_rows == 1
+    assert curriculum.factors["unscorable"].nonfinite_rows == 1
     with zipfile.ZipFile(tmp_path / STATE_FILE) as archive:
         names = set(archive.namelist())
     assert {"curriculum.unscorable.npy", "curriculum.nonfinite_rows.npy"} <= names
@@ -125,7 +125,7 @@ def test_bad_row_state_resumes_exactly_through_the_file(tmp_path):
     resumed = _callback()
     resumed.load(tmp_path)
     assert resumed.curriculum.unscorable.tolist() == curriculum.unscorable.tolist()
-    assert resumed.curriculum.factor("unscorable").nonfinite_rows == 1
+    assert resumed.curriculum.factors["unscorable"].nonfinite_rows == 1
     for step in (2, 3):
         position = curriculum.position(step - 1)
         np.testing.assert_array_equal(resumed.curriculum.weights(position), curriculum.weights(position))
@@ -133,4 +133,4 @@ def test_bad_row_state_resumes_exactly_through_the_file(tmp_path):
         for c in (curriculum, resumed.curriculum):
             c.observe(rows, np.array([1.0, 2.0, np.inf, 0.5]), np.full(4, 0.5), step=step, tokens=np.full(4, 2))
     assert resumed.curriculum.metrics() == curriculum.metrics()
-    assert resumed.curriculum.factor("unscorable").nonfinite_rows == 3
+    assert resumed.curriculum.factors["unscorable"].nonfinite_rows == 3

@@ -205,8 +205,8 @@ def test_duplicates_share_one_score_and_near_duplicates_inherit(tmp_path, tokeni
     )
     # The content comes from the tokenized rows' input_ids here (prompt/completion were tokenized away).
     curriculum = handle.curriculum
-    np.testing.assert_allclose(curriculum.factor("duplicates").weights[[0, 3, 4, 5, 6, 7]], 1 / 6)
-    assert curriculum.factor("duplicates").weights[1] == 1.0
+    np.testing.assert_allclose(curriculum.factors["duplicates"].weights[[0, 3, 4, 5, 6, 7]], 1 / 6)
+    assert curriculum.factors["duplicates"].weights[1] == 1.0
 
     table = handle.scores
     table.update(np.array([3, 1]), np.array([2.0, 5.0]), np.array([0.3, 0.1]))
@@ -225,7 +225,7 @@ def test_duplicate_weight_is_copies_to_the_minus_alpha(alpha):
 
     texts = ["a", "b", "a", "a", "c", "b", "a"]  # "a": 4 copies, "b": 2, "c": 1
     config = CurriculumConfig(duplicate_alpha=alpha, share_scores="duplicates")
-    weights = Curriculum.from_arrays(config, len(texts), texts=texts).factor("duplicates").weights
+    weights = Curriculum.from_arrays(config, len(texts), texts=texts).factors["duplicates"].weights
     copies = np.array([4, 2, 4, 4, 1, 2, 4], dtype=np.float64)
     np.testing.assert_allclose(weights, copies**-alpha, rtol=1e-15)
     if alpha == 1.0:  # the default: exactly 1 / copies, as before alpha existed
