@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -164,7 +165,7 @@ def _text_copies(values: list, rows: np.ndarray | None) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .sharing import arrow_duplicate_codes, first_of_codes
+    from .text import arrow_duplicate_codes, first_of_codes
 
     if rows is not None and 2 * len(rows) < len(values[0]):
         taken = pa.array(rows)
@@ -295,6 +296,9 @@ def read_groups(dataset: Any, name: str, key: str) -> tuple[np.ndarray, list[str
 def _on_rank_zero(compute: Callable[[], np.ndarray | None]) -> np.ndarray | None:
     """`compute()`, run once: with several torch.distributed processes rank 0 computes it and the others receive
     rank 0's array (they raise if rank 0 fails)."""
+    dist = sys.modules.get("torch.distributed")  # never imported: a single process, and no torch needed
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return compute()
     from .distributed import broadcast_array, rank, world_size
 
     if world_size() == 1:
@@ -311,7 +315,7 @@ def _on_rank_zero(compute: Callable[[], np.ndarray | None]) -> np.ndarray | None
 
 def read_copies(dataset: Any, name: str | None) -> np.ndarray:
     """Per row, the first row with the same normalised content (`contents`); computed on rank 0 only."""
-    from .sharing import duplicate_groups
+    from .text import duplicate_groups
 
     def compute() -> np.ndarray:
         fast = content_duplicates(dataset, name)
@@ -323,7 +327,7 @@ def read_copies(dataset: Any, name: str | None) -> np.ndarray:
 def read_prompt_copies(dataset: Any) -> np.ndarray | None:
     """Per row, the first row with the same normalised prompt (`prompts`), `None` without prompts; computed on
     rank 0 only."""
-    from .sharing import duplicate_groups
+    from .text import duplicate_groups
 
     def compute() -> np.ndarray | None:
         fast = prompt_duplicates(dataset)

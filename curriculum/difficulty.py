@@ -8,7 +8,7 @@ import numpy as np
 
 from .scores import ScoreTable
 from .sharing import ScoreSharing
-from .weights import for_blocks
+from .blocks import for_blocks
 
 __all__: list[str] = []
 

@@ -10,7 +10,8 @@ import numpy as np
 from . import columns
 from .config import CurriculumConfig
 from .difficulty import encode_groups, group_names
-from .sharing import ScoreSharing, build_sharing, duplicate_groups
+from .sharing import ScoreSharing, build_sharing
+from .text import duplicate_groups
 
 __all__ = ["check", "from_arrays", "from_dataset"]
 

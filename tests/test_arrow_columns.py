@@ -11,7 +11,7 @@ from datasets import Dataset
 from curriculum import Curriculum, CurriculumConfig
 from curriculum import columns
 from curriculum.difficulty import encode_groups, group_names
-from curriculum.sharing import arrow_duplicate_codes, duplicate_groups, first_of_codes, first_of_digests
+from curriculum.text import arrow_duplicate_codes, duplicate_groups, first_of_codes, first_of_digests
 
 # Variants of a few texts that normalize_text maps together (case, whitespace runs, edge punctuation, NFKC), texts
 # with nothing left after normalisation, and non-ASCII texts (which the fast path hands to normalize_text).
@@ -135,9 +135,9 @@ def test_from_dataset_matches_from_arrays(datasets, kind, duplicate_key):
 def test_arrow_codes_over_chunks_and_blocks(monkeypatch):
     import pyarrow as pa
 
-    import curriculum.sharing as sharing
+    import curriculum.text as text
 
-    monkeypatch.setattr(sharing, "_ARROW_BLOCK", 7)
+    monkeypatch.setattr(text, "_ARROW_BLOCK", 7)
     rng = random.Random(1)
     texts = [rng.choice(PIECES) for _ in range(200)]
     chunked = pa.chunked_array([pa.array(texts[:50]), pa.array(texts[50:])])
@@ -156,7 +156,7 @@ def test_punctuation_only_contents_keep_their_newline_join():
 def _digests(texts: list[str]) -> np.ndarray:
     import pyarrow as pa
 
-    from curriculum.sharing import arrow_duplicate_digests
+    from curriculum.text import arrow_duplicate_digests
 
     return arrow_duplicate_digests(pa.array(texts, pa.string()))
 
@@ -187,12 +187,12 @@ def test_texts_that_normalise_alike_share_a_digest_and_others_do_not():
 
 
 def test_digest_groups_do_not_depend_on_the_block_size(monkeypatch):
-    import curriculum.sharing as sharing
+    import curriculum.text as text
 
     rng = random.Random(2)
     texts = [rng.choice(PIECES) * rng.randrange(1, 40) for _ in range(300)]
     whole = _digests(texts)
-    monkeypatch.setattr(sharing, "_BLOCK_BYTES", 100)  # a few rows per block
+    monkeypatch.setattr(text, "_BLOCK_BYTES", 100)  # a few rows per block
     np.testing.assert_array_equal(_digests(texts), whole)
     np.testing.assert_array_equal(first_of_digests(whole), duplicate_groups(texts))
 
@@ -209,3 +209,25 @@ def test_first_of_codes(codes):
     first: dict[int, int] = {}
     expected = [first.setdefault(c, i) for i, c in enumerate(codes)]
     assert first_of_codes(np.array(codes)).tolist() == expected
+
+
+def test_from_dataset_needs_no_torch(tmp_path):
+    # The framework-free core reads a dataset's columns (groups, duplicates by content and by prompt) without
+    # importing torch (`datasets` only looks for it; blocking the import itself makes `datasets` fail).
+    script = tmp_path / "no_torch.py"
+    script.write_text(
+        "import sys\n"
+        "from datasets import Dataset\n"
+        "from curriculum import Curriculum, CurriculumConfig\n"
+        "rows = [{'prompt': p, 'completion': c, 'task': t} for p, c, t in [('a', 'x', 'u'), ('a', 'y', 'u'), ('b', 'x', 'v')]]\n"
+        "config = CurriculumConfig(group_column='task', share_scores='duplicates')\n"
+        "curriculum = Curriculum.from_dataset(config, Dataset.from_list(rows))\n"
+        "assert 'torch' not in sys.modules\n"
+        "print(curriculum.factors['duplicates'].weights.tolist(), curriculum.group_names)\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[0.5, 0.5, 1.0] ['u', 'v']"

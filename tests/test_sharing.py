@@ -7,15 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from curriculum import sharing
-from curriculum.sharing import (
-    ScoreSharing,
-    build_sharing,
-    duplicate_groups,
-    minhash_signatures,
-    near_duplicate_neighbors,
-    normalize_text,
-)
+from curriculum import minhash
+from curriculum.minhash import minhash_signatures, near_duplicate_neighbors
+from curriculum.sharing import ScoreSharing, build_sharing
+from curriculum.text import duplicate_groups, normalize_text
 from processes import PYTHON, check_ok, run_process
 
 nan = np.nan
@@ -206,7 +201,7 @@ def test_minhash_independent_of_blocks_and_chunks(monkeypatch):
     texts = random_sentences(300, seed=4) + ["", "ab", long]
     reference = minhash_signatures(texts)
     for chars in (1, 97, 5000):
-        monkeypatch.setattr(sharing, "_CHUNK_CHARS", chars)
+        monkeypatch.setattr(minhash, "_CHUNK_CHARS", chars)
         assert_equal(minhash_signatures(texts), reference)
 
 
@@ -220,7 +215,7 @@ def test_deterministic_within_and_across_processes():
         assert_equal(a, b)
     # A fresh interpreter with a different string-hash salt must give the same signatures.
     code = (
-        "import json, sys; from curriculum.sharing import minhash_signatures; "
+        "import json, sys; from curriculum.minhash import minhash_signatures; "
         "texts = json.loads(sys.stdin.read()); print(json.dumps(minhash_signatures(texts, num_perm=16).tolist()))"
     )
     for salt in ("1", "2"):
