@@ -9,14 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, CurriculumConfig, schema_markdown
+from .scoring.registry import JUDGE_SCORERS, MODEL_SCORERS, SCORERS, THTB_INPUTS, expand, written_columns
 
 __all__ = ["main"]
 
-# Kept in step with curriculum.scoring.SCORERS (not imported here: it loads torch, and `validate` starts fast).
-_SCORERS = ("length", "cluster", "loss", "confidence", "miwv", "quality", "bloom", "disciplines", "thtb")
-_MODEL_SCORERS = ("loss", "confidence", "miwv")
-_JUDGE_SCORERS = ("quality", "bloom", "disciplines")
-_THTB_INPUTS = ("quality", "bloom", "disciplines", "length", "cluster")
 # The data-map fields that `report` writes, each as the column "curriculum_" + field.
 _REPORT_FIELDS = ("category", "noise", "confidence", "variability", "loss", "visits")
 
@@ -52,9 +48,9 @@ def _number(text: str) -> float:
 
 def _template(text: str) -> tuple[str, str]:
     name, sep, path = text.partition("=")
-    if not sep or name not in _JUDGE_SCORERS or not path:
+    if not sep or name not in JUDGE_SCORERS or not path:
         raise argparse.ArgumentTypeError(
-            f"should be NAME=FILE with NAME one of {list(_JUDGE_SCORERS)} and FILE a template file, but got {text!r}"
+            f"should be NAME=FILE with NAME one of {list(JUDGE_SCORERS)} and FILE a template file, but got {text!r}"
         )
     return name, path
 
@@ -78,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         "--scorer",
         action="append",
         required=True,
-        choices=_SCORERS,
+        choices=SCORERS,
         help="length: instruction-response expansion index (IREI, in tokens with --model, else words); cluster: "
         "(1 - silhouette) / 2 of the row's TF-IDF vector (its sentence embedding with --embedding-model) in a "
         "k-means clustering, plus the integer column cluster_id (the row's k-means cluster, usable as group_column "
@@ -201,10 +197,10 @@ def _score(args: argparse.Namespace) -> None:
     from .scoring.processes import process_state
 
     scorers = list(dict.fromkeys(args.scorer))
-    needs_model = [s for s in scorers if s in _MODEL_SCORERS]
+    needs_model = [s for s in scorers if s in MODEL_SCORERS]
     if needs_model and args.model is None:
         raise ValueError(f"scorer(s) {needs_model} need --model DIR, a local model directory with its tokenizer")
-    needs_judge = [s for s in (_JUDGE_SCORERS if "thtb" in scorers else scorers) if s in _JUDGE_SCORERS]
+    needs_judge = [s for s in (JUDGE_SCORERS if "thtb" in scorers else scorers) if s in JUDGE_SCORERS]
     if needs_judge and args.judge_model is None:
         wanted = needs_judge if "thtb" not in scorers else ["thtb"]
         raise ValueError(
@@ -255,12 +251,7 @@ def _score(args: argparse.Namespace) -> None:
         )
         if state.is_main_process:
             fmt = save_rows(scored, args.output, like=args.input)
-            if "thtb" in scorers:  # its inputs are written too, before it
-                scorers = [s for s in scorers if s != "thtb"]
-                scorers += [s for s in _THTB_INPUTS if s not in scorers] + ["thtb"]
-            columns = [args.column_prefix + s for s in scorers]
-            if "cluster" in scorers:  # its cluster_id column follows its score column
-                columns.insert(columns.index(args.column_prefix + "cluster") + 1, "cluster_id")
+            columns = written_columns(expand(scorers), args.column_prefix)
             print(f"{args.output}: {len(scored)} rows with {', '.join(columns)} ({fmt})")
             for name in needs_judge:
                 column = args.column_prefix + name
@@ -293,12 +284,12 @@ def _select(args: argparse.Namespace) -> None:
     if by in ("thtb", "score_thtb") and (by not in dataset.column_names or args.quality_threshold is not None):
         from .scoring.thtb import DEFAULT_QUALITY_THRESHOLD, thtb_scores
 
-        inputs = {s: "score_" + s for s in _THTB_INPUTS if "score_" + s in dataset.column_names}
+        inputs = {s: "score_" + s for s in THTB_INPUTS if "score_" + s in dataset.column_names}
         parts = {s: np.array(dataset[c], dtype=np.float64) for s, c in inputs.items() if s != "quality"}
         if not parts:
             raise ValueError(
                 f"--by {args.by} needs a score_thtb column or some of the columns "
-                f"{['score_' + s for s in _THTB_INPUTS if s != 'quality']} (and score_quality for the quality "
+                f"{['score_' + s for s in THTB_INPUTS if s != 'quality']} (and score_quality for the quality "
                 f"filter), but the dataset's columns are {dataset.column_names}; run curriculum score --scorer thtb"
             )
         quality = np.array(dataset[inputs["quality"]], dtype=np.float64) if "quality" in inputs else None

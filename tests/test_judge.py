@@ -295,11 +295,16 @@ def test_cli_judge_score_and_select_by_thtb(tmp_path, judge_dir, instruction_tem
     assert list(load_rows(sel)["prompt"]) == [PROMPTS[i] for i in top]
 
 
-def test_cli_lists_are_kept_in_step_with_the_package():
-    from curriculum import cli, scoring
-    from curriculum.scoring.api import THTB_INPUTS
+def test_the_cli_reads_the_one_scorer_registry_without_loading_torch():
+    import subprocess
+    import sys
 
-    assert cli._JUDGE_SCORERS == scoring.JUDGE_SCORERS and cli._THTB_INPUTS == THTB_INPUTS
+    code = ("import sys; from curriculum import cli; from curriculum.scoring import registry; "
+            "assert cli.SCORERS is registry.SCORERS and cli.THTB_INPUTS is registry.THTB_INPUTS; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
 
 
 def test_cli_judge_errors(tmp_path, judge_dir, capsys):

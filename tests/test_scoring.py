@@ -348,9 +348,6 @@ def test_cli_score_then_select_on_jsonl(tmp_path, model_dir, model, tokenizer, c
 
 
 def test_cli_errors(tmp_path, model_dir, capsys):
-    from curriculum import cli, scoring
-
-    assert cli._SCORERS == scoring.SCORERS and cli._MODEL_SCORERS == scoring.MODEL_SCORERS  # kept in step
     src = tmp_path / "rows.jsonl"
     Dataset.from_dict({"instruction": ["a", "b"], "output": ["c", "d"]}).to_json(src)
     out = str(tmp_path / "out.jsonl")

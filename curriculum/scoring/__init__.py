@@ -3,15 +3,29 @@ local instruct model's quality, Bloom level and discipline count, combined by TH
 
 from __future__ import annotations
 
-from .api import JUDGE_SCORERS, MODEL_SCORERS, SCORERS, score_dataset, select_top
-from .cluster import cluster_hardness, kmeans, silhouette
-from .io import load_rows, save_rows
-from .judge import judge_scores, load_templates, parse_answer
-from .length import irei
-from .lm import lm_scores
-from .tfidf import nearest_neighbors, tfidf_vectors
-from .thtb import rank01, thtb_scores
+from importlib import import_module
+from typing import Any
+
+from .registry import JUDGE_SCORERS, MODEL_SCORERS, SCORERS
 
 # The public API is `score_dataset` and `select_top` (and the `curriculum score` / `select` commands); the other
-# names are the building blocks they use.
+# names are the building blocks they use, loaded on first use (some import torch and transformers).
 __all__ = ["JUDGE_SCORERS", "MODEL_SCORERS", "SCORERS", "score_dataset", "select_top"]
+
+_LAZY = {
+    "score_dataset": "api", "select_top": "api",
+    "cluster_hardness": "cluster", "kmeans": "cluster", "silhouette": "cluster",
+    "load_rows": "io", "save_rows": "io",
+    "judge_scores": "judge", "load_templates": "judge", "parse_answer": "judge",
+    "irei": "length", "lm_scores": "lm",
+    "nearest_neighbors": "tfidf", "tfidf_vectors": "tfidf",
+    "rank01": "thtb", "thtb_scores": "thtb",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,16 +7,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["JUDGE_SCORERS", "MODEL_SCORERS", "SCORERS", "score_dataset", "select_top"]
+from .registry import CLUSTER_ID_COLUMN, JUDGE_SCORERS, MODEL_SCORERS, SCORERS, expand
 
-SCORERS = ("length", "cluster", "loss", "confidence", "miwv", "quality", "bloom", "disciplines", "thtb")
-MODEL_SCORERS = ("loss", "confidence", "miwv")
-# Answers of a local instruct model (the judge) to prompt templates (`curriculum.scoring.judge`).
-JUDGE_SCORERS = ("quality", "bloom", "disciplines")
-# What the THTB combination is computed from (`curriculum.scoring.thtb`), in the order its columns are written.
-THTB_INPUTS = ("quality", "bloom", "disciplines", "length", "cluster")
-# The column of each row's k-means cluster, written with the "cluster" score (the same clustering).
-CLUSTER_ID_COLUMN = "cluster_id"
+__all__ = ["JUDGE_SCORERS", "MODEL_SCORERS", "SCORERS", "score_dataset", "select_top"]
 
 
 def _texts(dataset: Any, column: str, argument: str, flag: str) -> list[str]:
@@ -33,20 +26,6 @@ def _texts(dataset: Any, column: str, argument: str, flag: str) -> list[str]:
                 "conversational (messages) rows are not supported by the scorers"
             )
     return list(values)
-
-
-def _scorer_list(scorers: str | Sequence[str]) -> list[str]:
-    names = [scorers] if isinstance(scorers, str) else list(scorers)
-    if not names:
-        raise ValueError(f"scorers should name at least one of {list(SCORERS)}, but got scorers={scorers!r}")
-    unknown = [s for s in names if s not in SCORERS]
-    if unknown:
-        raise ValueError(f"unknown scorer(s) {unknown}; the scorers are {list(SCORERS)}")
-    names = list(dict.fromkeys(names))
-    if "thtb" in names:  # its inputs are written too, before it
-        names = [s for s in names if s != "thtb"]
-        names += [s for s in THTB_INPUTS if s not in names] + ["thtb"]
-    return names
 
 
 def score_dataset(
@@ -162,7 +141,7 @@ def score_dataset(
     ['prompt', 'completion', 'score_length']
     ```
     """
-    names = _scorer_list(scorers)
+    names = expand(scorers)
     needs_model = [s for s in names if s in MODEL_SCORERS]
     if needs_model and (model is None or tokenizer is None):
         raise ValueError(
