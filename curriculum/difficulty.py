@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from .blocks import for_blocks
 from .scores import ScoreTable
 from .sharing import ScoreSharing
-from .blocks import for_blocks
 
 __all__: list[str] = []
 
