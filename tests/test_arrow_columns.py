@@ -211,6 +211,7 @@ def test_first_of_codes(codes):
     assert first_of_codes(np.array(codes)).tolist() == expected
 
 
+@pytest.mark.slow
 def test_from_dataset_needs_no_torch(tmp_path):
     # The framework-free core reads a dataset's columns (groups, duplicates by content and by prompt) without
     # importing torch (`datasets` only looks for it; blocking the import itself makes `datasets` fail).

@@ -341,17 +341,18 @@ def test_protocol_command_runs_a_pool_of_another_family_with_base_knowledge(tmp_
     assert (tmp_path / "task_shares.png").exists() == any(r.get("share_trace", {}).get("shares") for r in results)
 
 
-def test_readme_learning_blocks_are_written_by_the_protocol_script():
-    # The README's learning tables are what `python -m benchmarks.learning.readme` writes from the committed results.
+def test_results_blocks_are_written_by_the_protocol_script():
+    # The learning tables of the results page and the README's headline are what `python -m
+    # benchmarks.learning.readme` writes from the committed results.
     from pathlib import Path
 
-    from benchmarks.learning.readme import BLOCKS, fill
+    from benchmarks.learning.readme import PAGES, fill
     from benchmarks.learning.report import load_results
 
     root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text()
     results = load_results(root / "docs" / "learning" / "small" / "protocol" / "results.jsonl")
-    assert fill(readme, results) == readme, "rerun `python -m benchmarks.learning.readme`"
+    for name, blocks in PAGES.items():
+        page = (root / name).read_text()
+        assert fill(page, results, blocks) == page, f"rerun `python -m benchmarks.learning.readme` ({name})"
     with pytest.raises(ValueError, match="has no <!-- pools:start -->"):
         fill("no blocks here", results, ["pools"])
-    assert set(BLOCKS) == {"pools", "screen", "protocol", "shares", "verdict"}

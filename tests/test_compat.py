@@ -44,6 +44,7 @@ def test_no_other_private_trainer_member_is_used():
         assert ("transformers.Trainer", hook) in PRIVATE_MEMBERS
 
 
+@pytest.mark.slow
 def test_core_imports_no_framework():
     code = (
         "import sys, curriculum\n"

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-ROOTS = ("curriculum", "curriculum.samplers", "curriculum.callbacks", "curriculum.scoring")
+ROOTS = ("curriculum", "curriculum.samplers", "curriculum.callbacks", "curriculum.scoring", "curriculum.factors")
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 FENCE = re.compile(r"^\s*```.*$", flags=re.MULTILINE)
 
@@ -21,9 +21,11 @@ def module_names(roots: tuple[str, ...] = ROOTS) -> list[str]:
     todo = list(roots)
     while todo:
         package = todo.pop(0)
-        spec = importlib.util.find_spec(package)
-        if spec is None or package in names:
+        if package in names:
             continue
+        spec = importlib.util.find_spec(package)
+        if spec is None:  # a root or subpackage that cannot be found is an error, not an empty list
+            raise ModuleNotFoundError(f"{package} is not importable: the doctests would silently skip it")
         names[package] = None
         for info in pkgutil.iter_modules(spec.submodule_search_locations or []):
             name = f"{package}.{info.name}"

@@ -295,6 +295,7 @@ def test_cli_judge_score_and_select_by_thtb(tmp_path, judge_dir, instruction_tem
     assert list(load_rows(sel)["prompt"]) == [PROMPTS[i] for i in top]
 
 
+@pytest.mark.slow
 def test_the_cli_reads_the_one_scorer_registry_without_loading_torch():
     import subprocess
     import sys

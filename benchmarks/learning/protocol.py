@@ -185,7 +185,7 @@ def criteria(results: list[dict[str, Any]], strategy: str) -> list[dict[str, Any
     its mean reaches uniform's mean at the largest budget, as a share of that budget; and on pools with wrong answers
     the share of them among the rows drawn after the first fifth (mean over runs), which should be at most the pool's
     share (`BASE_NOISE_FACTOR` x it on pools with base knowledge): `late_noisy_share`, `late_noisy_limit` and
-    `late_noisy_ok` (None where not applicable or not recorded)."""
+    `late_noisy_ok` (None where not applicable or not recorded); `difference`: its mean minus uniform's per budget."""
     rows = []
     by_pool: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
@@ -206,11 +206,12 @@ def criteria(results: list[dict[str, Any]], strategy: str) -> list[dict[str, Any
                          {r["budget"] for r in runs if r["strategy"] == "uniform"})
         if not budgets:
             continue
-        checks, curve = {}, []
+        checks, curve, difference = {}, [], {}
         for b in budgets:
             u, u_se, _ = mean_se("uniform", b)
             m, _, n = mean_se(strategy, b)
             checks[b] = bool(m >= u - (u_se if np.isfinite(u_se) else 0.0))
+            difference[b] = m - u
             curve.append(m)
         reached = budget_to_reach(budgets, curve, mean_se("uniform", budgets[-1])[0])
         share = float("nan") if reached is None else reached / budgets[-1]
@@ -219,6 +220,7 @@ def criteria(results: list[dict[str, Any]], strategy: str) -> list[dict[str, Any
         limit = spec.noise * (BASE_NOISE_FACTOR if spec.base else 1.0) if spec.noise else None
         late_share = float(np.mean(late)) if late else None
         rows.append({"pool": pool, "role": POOLS[pool].role, "family": spec.family, "at_least_uniform_minus_se": checks,
+                     "difference": difference,
                      "share_to_reach_uniform_max": share, "budgets": budgets, "late_noisy_share": late_share,
                      "late_noisy_limit": limit,
                      "late_noisy_ok": None if limit is None or late_share is None else bool(late_share <= limit)})

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.learning.readme`: rewrite the README's learning-result blocks from the protocol's results."""
+"""`python -m benchmarks.learning.readme`: rewrite the learning results page and the README's headline from the runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .pools import pools_of
 from .protocol import comparison_table, criteria, pools_table, readme_summary, share_checks
 from .report import load_results
 
-__all__ = ["BLOCKS", "fill", "main"]
+__all__ = ["BLOCKS", "PAGES", "fill", "main"]
 
 # The screen's candidate with exactly the defaults' settings: its runs stand for the defaults on the tuning pools.
 DEFAULTS_TWIN = "safe_wor"
@@ -59,7 +59,24 @@ def _verdict(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _headline(results: list[dict[str, Any]]) -> str:
+    """Per budget, over the validation pools: the defaults' mean difference to uniform (paired by seed), the worst
+    and best pool, and how many pools are at or above uniform minus one standard error."""
+    rows = criteria([r for r in results if r["strategy"] in ("uniform", "online")], "online")
+    rows = [r for r in rows if r["role"] == "validation"]
+    budgets = sorted({b for r in rows for b in r["at_least_uniform_minus_se"]})
+    lines = ["| examples | defaults - uniform, mean over pools | worst pool | best pool | pools at or above uniform - 1 SE |",
+             "|---:|---:|---:|---:|---:|"]
+    for budget in budgets:
+        diffs = [r["difference"][budget] for r in rows if r["difference"].get(budget) == r["difference"].get(budget)]
+        ok = sum(bool(r["at_least_uniform_minus_se"].get(budget)) for r in rows)
+        lines.append(f"| {budget:,} | {sum(diffs) / len(diffs):+.1f} | {min(diffs):+.1f} | {max(diffs):+.1f} | "
+                     f"{ok} of {len(rows)} |")
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+    "headline": _headline,
     "pools": lambda results: pools_table(),
     "screen": lambda results: comparison_table(results, list(SCREEN), pools_of("tuning"), seed=0),
     "protocol": lambda results: readme_summary(results, "online", "validation"),
@@ -68,12 +85,16 @@ BLOCKS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
 }
 
 
+# The files whose blocks the script writes, and which blocks each holds.
+PAGES = {"README.md": ("headline",), "docs/results/learning.md": ("pools", "screen", "protocol", "shares", "verdict")}
+
+
 def fill(text: str, results: list[dict[str, Any]], blocks: Sequence[str] = tuple(BLOCKS)) -> str:
     """`text` with each `<!-- NAME:start -->...<!-- NAME:end -->` block of `blocks` rewritten from `results`."""
     for name in blocks:
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
-            raise ValueError(f"the README has no <!-- {name}:start --> ... <!-- {name}:end --> block")
+            raise ValueError(f"the page has no <!-- {name}:start --> ... <!-- {name}:end --> block")
         text = pattern.sub(lambda m: m.group(1) + BLOCKS[name](results).rstrip("\n") + "\n" + m.group(2), text)
     return text
 
@@ -81,11 +102,13 @@ def fill(text: str, results: list[dict[str, Any]], blocks: Sequence[str] = tuple
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.learning.readme", description=__doc__)
     parser.add_argument("--results", default="docs/learning/small/protocol/results.jsonl")
-    parser.add_argument("--readme", default="README.md")
+    parser.add_argument("--root", default=".", help="the repository root (default: the current folder)")
     args = parser.parse_args(argv)
-    readme = Path(args.readme)
-    readme.write_text(fill(readme.read_text(), load_results(args.results)))
-    print(f"rewrote {', '.join(BLOCKS)} in {readme}")
+    results = load_results(args.results)
+    for name, blocks in PAGES.items():
+        page = Path(args.root, name)
+        page.write_text(fill(page.read_text(), results, blocks))
+        print(f"rewrote {', '.join(blocks)} in {page}")
     return 0
 
 
