@@ -13,6 +13,7 @@ from ..checkpoint import STATE_FILE, load_state, save_state
 from ..core import Curriculum
 from ..distributed import check_same_stream, world_size
 from ..resume import check_fingerprint, run_fingerprint
+from ..runtime import Runtime
 from ..samplers import CurriculumSampler
 
 __all__ = ["CurriculumCallback"]
@@ -45,6 +46,11 @@ class CurriculumCallback(TrainerCallback):
         data_fingerprint (`str`, *optional*):
             A digest of the training data ([`~curriculum.resume.data_fingerprint`]); a resume with other data is then
             refused. [`~curriculum.build_curriculum`] passes it.
+        runtime ([`~curriculum.runtime.Runtime`], *optional*):
+            The background thread that folds in each step's observations and draws the blocks they make due; the
+            sampler must wait on it (`CurriculumSampler(..., wait=runtime.join)`). Defaults to a new one, which
+            the sampler then does not wait on: pass the same runtime to both ([`~curriculum.build_curriculum`]
+            does).
 
     Example:
 
@@ -53,15 +59,20 @@ class CurriculumCallback(TrainerCallback):
     >>> from curriculum.callbacks import CurriculumCallback
     >>> from curriculum.samplers import CurriculumSampler
     >>> curriculum = Curriculum.from_arrays(CurriculumConfig(share_scores="none"), 100, global_batch=8)
-    >>> callback = CurriculumCallback(curriculum, CurriculumSampler(curriculum, seed=0))
+    >>> from curriculum.runtime import Runtime
+    >>> runtime = Runtime()
+    >>> sampler = CurriculumSampler(curriculum, seed=0, wait=runtime.join)
+    >>> callback = CurriculumCallback(curriculum, sampler, runtime=runtime)
     ```
     """
 
-    def __init__(self, curriculum: Curriculum, sampler: CurriculumSampler, data_fingerprint: str | None = None) -> None:
-        if sampler.curriculum is not curriculum:
-            raise ValueError("the sampler should be a view of this curriculum: CurriculumSampler(curriculum, seed)")
+    def __init__(
+        self, curriculum: Curriculum, sampler: CurriculumSampler, data_fingerprint: str | None = None,
+        runtime: Runtime | None = None,
+    ) -> None:
         self.curriculum = curriculum
         self.sampler = sampler
+        self.runtime = runtime or Runtime()
         self.data_fingerprint = data_fingerprint
         self.capture = LossCapture()
 
@@ -74,37 +85,34 @@ class CurriculumCallback(TrainerCallback):
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         rows = self.capture.start_gather()
         step = state.global_step
-        window = self.sampler.consumed(step)
-        replayed = None if window is None else self.sampler.replayed[window].copy()
+        record = self.sampler.step_record(step, self.curriculum.block_size)
         # Folded in by the background thread, in stream order with the draws: the loop waits neither for the fold nor
         # for the GPU to finish the step (the rows' copy to the host is waited for in that thread).
-        self.sampler.submit(self._observe, rows, step, replayed)
-        self._check_stream(step, window)
-        self.sampler.advance(self.curriculum.position(step))
+        self.runtime.submit(self._observe, rows, step, None if record is None else record[1])
+        if record is not None and world_size() > 1 and step % self.curriculum.refresh_steps == 0:
+            # At refresh points, compare a digest of the stream consumed since the last one across processes.
+            check_same_stream(record[0], where=f"step {step}, epoch {state.epoch}")
+        draw = self.sampler.claim(self.curriculum.position(step))
+        if draw is not None:
+            self.runtime.submit(draw)
 
     def _observe(self, rows: StepRows, step: int, replayed: np.ndarray | None) -> None:
         ids, loss, confidence, tokens = rows.result()
         self.curriculum.observe(ids, loss, confidence, step=step, replayed=replayed, tokens=tokens)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        self.sampler.close()  # the state is final once training returns, and no thread outlives it
+        self.runtime.close()  # the state is final once training returns, and no thread outlives it
 
     def metrics(self) -> dict[str, float]:
         """[`Curriculum.metrics`], once the background thread has folded in every step handed to it."""
-        self.sampler.join()
+        self.runtime.join()
         return self.curriculum.metrics()
-
-    def _check_stream(self, step: int, window: slice | None) -> None:
-        """At refresh points, compare a digest of the stream consumed since the last one across processes."""
-        if world_size() == 1 or window is None or step % self.curriculum.refresh_steps:
-            return
-        segment = self.sampler.drawn[max(0, window.stop - self.curriculum.block_size) : window.stop]
-        check_same_stream(segment, where=f"step {step}, epoch {self.sampler.epoch}")
 
     # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """`(arrays, meta)`: the curriculum's and the sampler's arrays, and the JSON-serialisable rest."""
+        self.runtime.join()
         sampler_state = self.sampler.state_dict()
         arrays = {f"curriculum.{k}": v for k, v in self.curriculum.state_dict().items()}
         for key in _SAMPLER_ARRAYS:
@@ -125,6 +133,7 @@ class CurriculumCallback(TrainerCallback):
                 "resume with the version that wrote it, or start a new run"
             )
         check_fingerprint(meta["fingerprint"], self.fingerprint(), self.curriculum.config.resume_allow_changes, path)
+        self.runtime.join()
         prefix = "curriculum."
         self.curriculum.load_state_dict({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
         stream = {key: arrays[f"sampler.{key}"] for key in _SAMPLER_ARRAYS if f"sampler.{key}" in arrays}

@@ -17,6 +17,7 @@ from . import columns, compat
 from .callbacks import CurriculumCallback
 from .config import CurriculumConfig
 from .core import Curriculum
+from .runtime import Runtime
 from .data import INDEX_KEY, IndexCollator, IndexedDataset
 from .distributed import check_process_count
 from .fused_head import FusedHead
@@ -29,11 +30,13 @@ __all__ = ["CurriculumHandle", "CurriculumTrainerMixin", "attach", "build_curric
 
 @dataclass
 class CurriculumHandle:
-    """What [`attach`] and [`build_curriculum`] return: the [`Curriculum`], its sampler and its Trainer callback."""
+    """What [`attach`] and [`build_curriculum`] return: the [`Curriculum`], its sampler, its Trainer callback and the
+    background [`~curriculum.runtime.Runtime`] they share."""
 
     curriculum: Curriculum
     sampler: CurriculumSampler
     callback: CurriculumCallback
+    runtime: Runtime
 
     @property
     def config(self) -> CurriculumConfig:
@@ -47,7 +50,7 @@ class CurriculumHandle:
     def data_map(self) -> dict[str, np.ndarray]:
         """The live data map: per row its category (easy, ambiguous, hard, suspected_noise, duplicate, never_trained),
         noise probability, confidence, variability, loss and visits (see [`Curriculum.data_map`])."""
-        self.sampler.join()
+        self.runtime.join()
         return self.curriculum.data_map()
 
 
@@ -75,7 +78,7 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
 
     ```python
     >>> handle = build_curriculum(CurriculumConfig(group_column="task"), train_dataset, args)  # doctest: +SKIP
-    >>> trainer = MyCurriculumTrainer(..., callbacks=[handle.callback])  # doctest: +SKIP
+    >>> trainer = MyCurriculumTrainer(..., curriculum=handle)  # doctest: +SKIP
     ```
     """
     curriculum = Curriculum.from_dataset(
@@ -87,8 +90,10 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
         unscorable=_unsupervised_rows(dataset),
     )
     seed = config.seed if config.seed is not None else (args.data_seed if args.data_seed is not None else args.seed)
-    sampler = CurriculumSampler(curriculum, seed=seed, ahead=_blocks_ahead(args, curriculum.block_size))
-    return CurriculumHandle(curriculum, sampler, CurriculumCallback(curriculum, sampler, data_fingerprint(dataset)))
+    runtime = Runtime()
+    sampler = CurriculumSampler(curriculum, seed=seed, ahead=_blocks_ahead(args, curriculum.block_size), wait=runtime.join)
+    callback = CurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime)
+    return CurriculumHandle(curriculum, sampler, callback, runtime)
 
 
 def _unsupervised_rows(dataset: Any) -> np.ndarray | None:
@@ -182,9 +187,9 @@ def _check_labels(trainer: Any) -> None:
             "Tokenize the data with `labels` (-100 where no loss is taken) or use a collator that adds them, such "
             "as `DataCollatorForLanguageModeling(tokenizer, mlm=False)`."
         )
-    callback = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CurriculumCallback)), None)
-    if callback is not None:  # the mixin route: the curriculum was built before the trainer
-        _check_unsupervised_rows(trainer, callback.curriculum)
+    handle = trainer.__dict__.get("_curriculum_handle")
+    if handle is not None:  # the mixin route: the curriculum was built before the trainer
+        _check_unsupervised_rows(trainer, handle.curriculum)
 
 
 def _check_unsupervised_rows(trainer: Any, curriculum: Curriculum) -> None:
@@ -207,10 +212,10 @@ class CurriculumTrainerMixin:
     r"""
     Mix into a `transformers.Trainer` (or TRL `SFTTrainer`) class, first in the bases, to train with a curriculum.
 
-    It needs a [`~curriculum.callbacks.CurriculumCallback`] among the Trainer's callbacks. It routes each row's
-    index through the data pipeline (`sample_index`, popped before the model's forward), reads per-row statistics
-    from the training forward, trains on the callback's sampler, adds `curriculum/*` metrics to the logs, and
-    restores the curriculum's state on `train(resume_from_checkpoint=...)`.
+    Give it the [`CurriculumHandle`] of [`build_curriculum`] as `curriculum=` (its callback is added to the
+    Trainer's). It routes each row's index through the data pipeline (`sample_index`, popped before the model's
+    forward), reads per-row statistics from the training forward, trains on the handle's sampler, adds `curriculum/*`
+    metrics to the logs, and restores the curriculum's state on `train(resume_from_checkpoint=...)`.
 
     Example:
 
@@ -222,25 +227,32 @@ class CurriculumTrainerMixin:
         pass
 
     handle = build_curriculum(CurriculumConfig(group_column="task"), train_dataset, args)
-    trainer = CurriculumSFTTrainer(model=model, args=args, train_dataset=train_dataset, callbacks=[handle.callback])
+    trainer = CurriculumSFTTrainer(model=model, args=args, train_dataset=train_dataset, curriculum=handle)
     trainer.train()
     ```
     """
 
+    def __init__(self, *args: Any, curriculum: CurriculumHandle | None = None, **kwargs: Any) -> None:
+        if not isinstance(curriculum, CurriculumHandle):
+            raise TypeError(
+                f"{type(self).__name__} uses CurriculumTrainerMixin and needs `curriculum=build_curriculum(config, "
+                f"train_dataset, args)`, got curriculum={curriculum!r}; or build a plain Trainer and use "
+                "`curriculum.attach`"
+            )
+        super().__init__(*args, **kwargs)
+        self._curriculum_handle = curriculum
+        if curriculum.callback not in self.callback_handler.callbacks:
+            self.add_callback(curriculum.callback)
+
     @property
-    def curriculum_callback(self) -> CurriculumCallback:
-        for callback in self.callback_handler.callbacks:
-            if isinstance(callback, CurriculumCallback):
-                return callback
-        raise ValueError(
-            f"{type(self).__name__} uses CurriculumTrainerMixin but has no CurriculumCallback: pass "
-            "`callbacks=[build_curriculum(config, train_dataset, args).callback]`, or use `curriculum.attach`"
-        )
+    def curriculum_handle(self) -> CurriculumHandle:
+        """The curriculum, its sampler, callback and runtime."""
+        return self._curriculum_handle
 
     def _install_curriculum(self) -> None:
         if getattr(self, "_curriculum_installed", False):
             return
-        capture = self.curriculum_callback.capture
+        capture = self.curriculum_handle.callback.capture
         check_supported(self)
         if not isinstance(self.data_collator, IndexCollator):
             self.data_collator = IndexCollator(self.data_collator)
@@ -275,8 +287,7 @@ class CurriculumTrainerMixin:
         return compat.train_dataloader(self, IndexedDataset(dataset), self._get_train_sampler)
 
     def _get_train_sampler(self, train_dataset: Any = None) -> CurriculumSampler:
-        sampler = self.curriculum_callback.sampler
-        curriculum = sampler.curriculum
+        sampler, curriculum = self.curriculum_handle.sampler, self.curriculum_handle.curriculum
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         if curriculum.num_rows != len(dataset):
             raise ValueError(
@@ -301,8 +312,8 @@ class CurriculumTrainerMixin:
             resume_from_checkpoint = None
         self._curriculum_step = None
         if resume_from_checkpoint is not None:
-            self.curriculum_callback.load(resume_from_checkpoint)
-            self._curriculum_step = self.curriculum_callback.curriculum.step
+            self.curriculum_handle.callback.load(resume_from_checkpoint)
+            self._curriculum_step = self.curriculum_handle.curriculum.step
         return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def _load_callback_state(self) -> None:
@@ -321,11 +332,11 @@ class CurriculumTrainerMixin:
         step = self.state.global_step
         if _internal_call and output_dir and os.path.basename(os.path.normpath(output_dir)) == f"checkpoint-{step}":
             if self.args.should_save:
-                self.curriculum_callback.save(output_dir)
+                self.curriculum_handle.callback.save(output_dir)
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:
-            logs.update(self.curriculum_callback.metrics())
+            logs.update(self.curriculum_handle.callback.metrics())
         super().log(logs, *args, **kwargs)
 
 
@@ -357,7 +368,7 @@ def attach(trainer: Trainer, config: CurriculumConfig | None = None) -> Curricul
 
     Returns:
         [`CurriculumHandle`]: `curriculum` (the live [`Curriculum`]), `scores` (its [`ScoreTable`]), `sampler`,
-        `callback` and `config`.
+        `callback`, `runtime` and `config`.
 
     Example:
 
@@ -371,13 +382,14 @@ def attach(trainer: Trainer, config: CurriculumConfig | None = None) -> Curricul
     """
     if not isinstance(trainer, Trainer):
         raise TypeError(f"attach() needs a transformers.Trainer (or a subclass), got {type(trainer).__name__}")
-    if any(isinstance(cb, CurriculumCallback) for cb in trainer.callback_handler.callbacks):
+    if trainer.__dict__.get("_curriculum_handle") is not None:
         raise ValueError("this trainer already has a curriculum attached")
     config = config if config is not None else CurriculumConfig()
     check_supported(trainer)
     handle = build_curriculum(config, trainer.train_dataset, trainer.args)
     _check_unsupervised_rows(trainer, handle.curriculum)
     trainer.add_callback(handle.callback)
-    trainer.__class__ = _curriculum_class(type(trainer))
+    trainer.__class__ = _curriculum_class(type(trainer))  # its __init__ does not run: the handle is set here
+    trainer._curriculum_handle = handle
     trainer._install_curriculum()
     return handle

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -20,17 +19,13 @@ class CurriculumSampler(Sampler[int]):
     Yields the global stream of row indices of a [`~curriculum.Curriculum`], identical on every process.
 
     The stream is drawn block by block ([`Curriculum.draw`], `refresh_every_steps` optimizer steps of rows per
-    block) from the generator `numpy.random.default_rng([seed, epoch])`; with `replacement=False` (the default)
-    the sampler keeps the rows drawn in the epoch's pass, so that every row is drawn once per epoch, in the order
-    the weights give. During training the draw of a block is
-    not on the training loop's path: [`advance`], called once a step's observations are folded in, draws in a
-    background thread every block whose turn has come, from the table as it is at that fixed stream position:
-    the first `ahead` blocks of an epoch at the epoch's start, block j >= `ahead` once the stream position
-    `(j - ahead) x block` is trained on. The weights never depend on timing, only on stream positions. Every
-    drawn index of the epoch is recorded: iterating again (as the Trainer does when it resumes and skips the
-    batches already trained) replays the same stream, and [`state_dict`] carries the record and the generator,
-    so a resumed run continues exactly. Iterated without training (no [`advance`]), each block is drawn when it
-    is reached.
+    block) from the generator `numpy.random.default_rng([seed, epoch])`; without replacement (the default) it keeps
+    the rows drawn in the epoch's pass. Block j of an epoch is drawn from the table as it is at a fixed stream
+    position: the epoch's start for the first `ahead` blocks, else once the position `(j - ahead) x block` is
+    trained on ([`claim`] hands those draws to the curriculum's background thread during training); so the weights
+    never depend on timing. Every drawn index of the epoch is recorded: iterating again (as the Trainer does when it
+    resumes and skips the batches already trained) replays the same stream, and [`state_dict`] carries the record
+    and the generator. Iterated without training, each block is drawn when it is reached.
 
     Do not shard it: under `accelerate`, every process iterates the full stream and accelerate's
     `BatchSamplerShard` hands process r the batches r, r + W, ...
@@ -43,6 +38,9 @@ class CurriculumSampler(Sampler[int]):
         ahead (`int`, *optional*, defaults to `1`):
             Blocks drawn ahead of training: more than the data loader reads ahead of the step being trained
             ([`~curriculum.build_curriculum`] sets it from the `TrainingArguments`).
+        wait (`Callable`, *optional*):
+            Called before the sampler draws a block itself, to wait for the draws handed to a background thread
+            ([`~curriculum.runtime.Runtime.join`]).
 
     Example:
 
@@ -57,7 +55,9 @@ class CurriculumSampler(Sampler[int]):
     ```
     """
 
-    def __init__(self, curriculum: Curriculum, seed: int = 0, ahead: int = 1) -> None:
+    def __init__(
+        self, curriculum: Curriculum, seed: int = 0, ahead: int = 1, wait: Callable[[], None] | None = None
+    ) -> None:
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed should be a non-negative integer value, but got seed={seed!r}")
         if not isinstance(ahead, (int, np.integer)) or isinstance(ahead, bool) or ahead < 1:
@@ -66,9 +66,8 @@ class CurriculumSampler(Sampler[int]):
         self.seed = int(seed)
         self.ahead = int(ahead)
         self.epoch = 0
-        self._pending: list[Future] = []  # the tasks of the background thread not yet waited for, in order
-        self._executor: ThreadPoolExecutor | None = None
-        self._trained = -1  # the stream position trained on so far, as told by `advance` (-1: not training)
+        self._wait = wait or (lambda: None)
+        self._trained = -1  # the stream position trained on so far, as told by `claim` (-1: not training)
         self._warned = False
         self._reset_epoch()
 
@@ -78,7 +77,7 @@ class CurriculumSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         """Start epoch `epoch`'s stream; a no-op when it is already the current epoch (so a resume keeps it)."""
         if epoch != self.epoch:
-            self.join()
+            self._wait()
             self.epoch = int(epoch)
             self._reset_epoch()
 
@@ -111,37 +110,16 @@ class CurriculumSampler(Sampler[int]):
         """The stream position whose table draws the block that starts at `start` of the current epoch."""
         return self.epoch * len(self) + max(0, start - self.ahead * self.curriculum.block_size)
 
-    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> None:
-        """Run `fn(*args, **kwargs)` in the curriculum's background thread, after every task submitted before it:
-        the observations of each step and the draws they make due run there in stream order, off the training loop."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curriculum")
-        self._pending.append(self._executor.submit(fn, *args, **kwargs))
-
-    def advance(self, position: int) -> None:
-        """Training has handed over (with [`submit`]) the observations of every stream position below `position`:
-        draw, in the background after them, the blocks of the current epoch whose table is the one as of
-        `position` or earlier."""
+    def claim(self, position: int) -> Callable[[], None] | None:
+        """Training has reached stream `position` (its observations handed over): the draw of the blocks of the
+        current epoch whose table is the one as of `position` or earlier, to run after those observations (None if
+        no block is due)."""
         self._trained = position
         due = 0
         while self._scheduled < len(self) and self._trigger(self._scheduled) <= position:
             due += 1
             self._scheduled = min(self._scheduled + self.curriculum.block_size, len(self))
-        if due:
-            self.submit(self._draw_blocks, due)
-
-    def join(self) -> None:
-        """Wait for the background tasks (before reading the curriculum's state or the blocks being drawn)."""
-        pending, self._pending = self._pending, []
-        for task in pending:
-            task.result()
-
-    def close(self) -> None:
-        """Wait for the background tasks and stop the thread (a later [`submit`] starts a new one)."""
-        self.join()
-        if self._executor is not None:
-            self._executor.shutdown()
-            self._executor = None
+        return (lambda: self._draw_blocks(due)) if due else None
 
     def _draw_blocks(self, count: int) -> None:
         for _ in range(count):
@@ -151,7 +129,7 @@ class CurriculumSampler(Sampler[int]):
         position = 0
         while position < len(self):
             if position >= self._drawn:
-                self.join()  # the blocks being drawn in the background
+                self._wait()  # the blocks being drawn in the background
             if position >= self._drawn:
                 # None was due: at an epoch's start (or outside training) this block and the next ones from the
                 # same table.
@@ -182,12 +160,13 @@ class CurriculumSampler(Sampler[int]):
         """Positions of the current epoch's stream consumed once optimizer step `step` is done."""
         return self.curriculum.position(step) - self.epoch * len(self)
 
-    def consumed(self, step: int) -> slice | None:
-        """The positions of the current epoch's stream that optimizer step `step` trained on (None if not drawn)."""
+    def step_record(self, step: int, history: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """What optimizer step `step` trained on, from the record (None if not drawn): the last `history` positions
+        of the stream up to the step's end, and whether each of the step's own positions was a replay (copies)."""
         end = self.trained(step)
-        if 0 < end <= self._drawn:
-            return slice(end - self.curriculum.global_batch, end)
-        return None
+        if not 0 < end <= self._drawn:
+            return None
+        return self._stream[max(0, end - history) : end].copy(), self.replayed[end - self.curriculum.global_batch : end].copy()
 
     @property
     def drawn(self) -> np.ndarray:
@@ -206,7 +185,7 @@ class CurriculumSampler(Sampler[int]):
         return view
 
     def state_dict(self) -> dict[str, Any]:
-        self.join()
+        self._wait()
         return {
             "epoch": self.epoch,
             "num_samples": len(self),
@@ -225,7 +204,7 @@ class CurriculumSampler(Sampler[int]):
                     f"the saved sampler has {key}={int(state[key])} but this one has {key}={mine}; "
                     "resume with the same dataset, batch size, number of processes and gradient accumulation"
                 )
-        self.join()
+        self._wait()
         self.ahead = int(state.get("ahead", self.ahead))  # the saved run's: the same blocks from the same tables
         self.epoch = int(state["epoch"])
         self._reset_epoch()

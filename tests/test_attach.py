@@ -104,13 +104,12 @@ def test_attach_twice_and_wrong_object(tmp_path, tokenizer, tokenized):
         attach(object())
 
 
-def test_mixin_without_callback_is_a_clear_error(tmp_path, tokenizer, tokenized):
+def test_mixin_without_a_handle_is_a_clear_error(tmp_path, tokenizer, tokenized):
     class MyTrainer(CurriculumTrainerMixin, Trainer):
         pass
 
-    trainer = MyTrainer(model=make_tiny_model(len(tokenizer)), args=_args(tmp_path), train_dataset=tokenized)
-    with pytest.raises(ValueError, match="has no CurriculumCallback"):
-        trainer.train()
+    with pytest.raises(TypeError, match=r"needs `curriculum=build_curriculum\(config, train_dataset, args\)`"):
+        MyTrainer(model=make_tiny_model(len(tokenizer)), args=_args(tmp_path), train_dataset=tokenized)
 
 
 def test_collator_that_cannot_batch_is_a_clear_error(tmp_path, tokenizer, tokenized):
@@ -132,7 +131,7 @@ def test_mixin_route_without_attach(tmp_path, tokenizer, tokenized):
         args=args,
         train_dataset=tokenized,
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
-        callbacks=[parts.callback],
+        curriculum=parts,
     )
     trainer.train()
     assert parts.scores.count.sum() == 2 * 4 * 2
@@ -151,12 +150,15 @@ def test_mixin_route_without_attach(tmp_path, tokenizer, tokenized):
 
 def test_curriculum_built_for_another_global_batch_is_a_clear_error(tmp_path, tokenizer, tokenized):
     from curriculum.callbacks import CurriculumCallback
+    from curriculum.integration import CurriculumHandle
+    from curriculum.runtime import Runtime
     from curriculum.samplers import CurriculumSampler
 
     trainer, handle = make_trainer("trainer", tokenized, tokenizer, str(tmp_path))
     other = Curriculum.from_dataset(CurriculumConfig(), tokenized, global_batch=4)
     trainer.callback_handler.remove_callback(handle.callback)
-    trainer.add_callback(CurriculumCallback(other, CurriculumSampler(other)))
+    sampler = CurriculumSampler(other)
+    trainer._curriculum_handle = CurriculumHandle(other, sampler, CurriculumCallback(other, sampler), Runtime())
     with pytest.raises(ValueError, match=r"built for a global batch of 4 but the Trainer.s is 8 .* Build it with .build_curriculum"):
         trainer.get_train_dataloader()
 

@@ -346,13 +346,13 @@ def test_results_blocks_are_written_by_the_protocol_script():
     # benchmarks.learning.readme` writes from the committed results.
     from pathlib import Path
 
-    from benchmarks.learning.readme import PAGES, fill
-    from benchmarks.learning.report import load_results
+    from benchmarks.learning.readme import PAGES, fill, load_sources
 
     root = Path(__file__).resolve().parent.parent
-    results = load_results(root / "docs" / "learning" / "small" / "protocol" / "results.jsonl")
+    sources = load_sources(root)
+    assert sources["small"], "the protocol's committed results are missing"
     for name, blocks in PAGES.items():
         page = (root / name).read_text()
-        assert fill(page, results, blocks) == page, f"rerun `python -m benchmarks.learning.readme` ({name})"
+        assert fill(page, sources, blocks) == page, f"rerun `python -m benchmarks.learning.readme` ({name})"
     with pytest.raises(ValueError, match="has no <!-- pools:start -->"):
-        fill("no blocks here", results, ["pools"])
+        fill("no blocks here", sources, ["pools"])

@@ -144,5 +144,5 @@ def test_liger_under_sft_trainer_is_accepted(tmp_path, tokenizer):
     from curriculum import attach
 
     handle = attach(trainer)
-    assert trainer.curriculum_callback.capture.fused_head is None
+    assert trainer.curriculum_handle.callback.capture.fused_head is None
     assert handle.curriculum.num_rows == 16

@@ -11,6 +11,7 @@ from benchmarks.overhead.refresh import feed_step, set_state
 from curriculum import Curriculum, CurriculumConfig
 from curriculum.callbacks import CurriculumCallback
 from curriculum.difficulty import narrow_codes
+from curriculum.runtime import Runtime
 from curriculum.samplers import CurriculumSampler
 
 ROWS, BATCH = 50_000, 64
@@ -19,8 +20,9 @@ ROWS, BATCH = 50_000, 64
 def trained(config: CurriculumConfig, groups: np.ndarray | None) -> tuple[Curriculum, CurriculumSampler, CurriculumCallback]:
     """A curriculum 30% trained on, after 2 refresh blocks trained as a Trainer does."""
     curriculum = Curriculum(config, ROWS, groups=groups, global_batch=BATCH)
-    sampler = CurriculumSampler(curriculum, seed=0)
-    callback = CurriculumCallback(curriculum, sampler)
+    runtime = Runtime()
+    sampler = CurriculumSampler(curriculum, seed=0, wait=runtime.join)
+    callback = CurriculumCallback(curriculum, sampler, runtime=runtime)
     set_state(curriculum.scores, 0.3)
     stream, rng = iter(sampler), np.random.default_rng(0)
 
@@ -34,7 +36,7 @@ def trained(config: CurriculumConfig, groups: np.ndarray | None) -> tuple[Curric
             next(stream)
         feed_step(parts, step, rng)
         callback.on_step_end(None, TrainerState(global_step=step), None)
-    sampler.join()
+    runtime.join()
     curriculum.metrics()
     return curriculum, sampler, callback
 
@@ -107,8 +109,9 @@ def _run(background: bool, rows: int = 20_000, steps: int = 50) -> tuple[np.ndar
     config = CurriculumConfig(share_scores="none", group_column="task", replay_share=0.1, refresh_every_steps=5,
                               budget_samples=rows)
     curriculum = Curriculum(config, rows, groups=groups, global_batch=32)
-    sampler = CurriculumSampler(curriculum, seed=3, ahead=2)
-    callback = CurriculumCallback(curriculum, sampler)
+    runtime = Runtime()
+    sampler = CurriculumSampler(curriculum, seed=3, ahead=2, wait=runtime.join)
+    callback = CurriculumCallback(curriculum, sampler, runtime=runtime)
 
     class Parts:
         pass
@@ -122,8 +125,8 @@ def _run(background: bool, rows: int = 20_000, steps: int = 50) -> tuple[np.ndar
         feed_step(parts, step, rng)
         callback.on_step_end(None, TrainerState(global_step=step), None)
         if not background:
-            sampler.join()  # synchronous: every step's work done before the next batch
-    sampler.close()
+            runtime.join()  # synchronous: every step's work done before the next batch
+    runtime.close()
     return sampler.drawn.copy(), curriculum.state_dict()
 
 

@@ -117,15 +117,18 @@ def test_drawn_is_a_read_only_view_of_the_stream():
     assert list(sampler) == stream
 
 
-def test_consumed_window_of_an_optimizer_step():
+def test_step_record_of_an_optimizer_step():
     sampler = make_sampler(num_samples=40, multiple_of=8)
-    assert sampler.consumed(1) is None  # nothing drawn yet
-    list(sampler)
-    assert sampler.consumed(1) == slice(0, 8) and sampler.consumed(5) == slice(32, 40)
-    assert sampler.consumed(0) is None and sampler.consumed(6) is None
+    assert sampler.step_record(1, 16) is None  # nothing drawn yet
+    stream = list(sampler)
+    rows, replayed = sampler.step_record(1, 16)
+    assert rows.tolist() == stream[:8] and replayed.tolist() == [False] * 8  # the history is cut at the epoch start
+    rows, replayed = sampler.step_record(5, 16)
+    assert rows.tolist() == stream[24:40] and replayed.shape == (8,)
+    assert sampler.step_record(0, 16) is None and sampler.step_record(6, 16) is None
     sampler.set_epoch(1)
-    list(sampler)
-    assert sampler.trained(6) == 8 and sampler.consumed(6) == slice(0, 8)
+    stream = list(sampler)
+    assert sampler.trained(6) == 8 and sampler.step_record(6, 8)[0].tolist() == stream[:8]
 
 
 # ---------------------------------------------------------------------------------------------------- length, range

@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .pools import pools_of
 from .protocol import comparison_table, criteria, pools_table, readme_summary, share_checks
-from .report import load_results
+from .report import _band_table, _cell, load_results
 
-__all__ = ["BLOCKS", "PAGES", "fill", "main"]
+__all__ = ["BLOCKS", "PAGES", "SOURCES", "fill", "load_sources", "main"]
 
 # The screen's candidate with exactly the defaults' settings: its runs stand for the defaults on the tuning pools.
 DEFAULTS_TWIN = "safe_wor"
@@ -75,6 +77,84 @@ def _headline(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# The pool of the budget-difficulty study (issue 19): clean rows of every level, from the base model that knows
+# levels 1-2.
+BAND_POOL = "skills_base_clean"
+
+
+def _bands(results: list[dict[str, Any]]) -> str:
+    """Test and extrapolation exact match of training on one level only, and uniform over all levels, by budget."""
+    cells: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in results:
+        if r["pool"] == BAND_POOL and (r["strategy"].startswith("band") or r["strategy"] == "uniform"):
+            cells.setdefault((r["strategy"], r["budget"]), []).append(r)
+    budgets = sorted({b for s, b in cells if s.startswith("band")})
+    seeds = sorted({r["seed"] for (s, _), rs in cells.items() if s.startswith("band") for r in rs})
+    out = [f"Pool `{BAND_POOL}`, seeds {', '.join(map(str, seeds))} (mean ± std); each band is the 1,500 rows of "
+           "one level.", "", "Test exact match % (all levels):", ""]
+    out += _band_table(cells, budgets)[0]
+    out += ["", "Extrapolation exact match % (level 5, never trained on):", ""]
+    out += _band_table(cells, budgets, "extrapolation_accuracy")[0]
+    uniform = [f"{b:,}: {_cell([r for r in cells.get(('uniform', b), []) if r['seed'] in seeds], 'test_accuracy')}"
+               for b in budgets]
+    out += ["", "Uniform over all levels, test exact match %: " + "; ".join(uniform) + "."]
+    return "\n".join(out)
+
+
+# How each noise signal is named in the results page.
+SIGNAL_LABELS = {"loss": "running loss", "first_loss": "first-visit loss", "gap": "loss - (-log confidence)",
+                 "cartography_hard": "cartography: hard to learn"}
+FILTERS = {"online_noise_loss": "loss", "online_noise_first": "first_loss", "online_noise_gap": "gap"}
+
+
+def _noise(results: list[dict[str, Any]]) -> str:
+    """Per pool and budget: each noise signal's precision and recall on the defaults' final score table, and the
+    defaults with the noise filter on each signal against the defaults and uniform (test exact match, wrong answers
+    drawn after the first fifth)."""
+    from .protocol import late_noisy_share
+
+    pools = list(dict.fromkeys(r["pool"] for r in results))
+    budgets = sorted({r["budget"] for r in results})
+    out = ["Detection (suspected noise = posterior above 0.5; precision / recall of the known wrong rows, on the "
+           "defaults' score table at the end of training):", "",
+           "| pool | examples | " + " | ".join(SIGNAL_LABELS.values()) + " |", "|---|---:|" + "---:|" * len(SIGNAL_LABELS)]
+    for pool in pools:
+        for b in budgets:
+            runs = [r for r in results if r["pool"] == pool and r["budget"] == b and r["strategy"] == "online"
+                    and r.get("noise_detection_by_signal")]
+            if not runs:
+                continue
+            cells = []
+            for name in SIGNAL_LABELS:
+                found = [r["noise_detection_by_signal"][name] for r in runs]
+                precision = np.nanmean([f["precision"] for f in found]) if any(f["flagged"] for f in found) else None
+                recall = np.mean([f["recall"] for f in found])
+                cells.append("none flagged" if precision is None else f"{precision:.0%} / {recall:.0%}")
+            out.append(f"| `{pool}` | {b:,} | " + " | ".join(cells) + " |")
+    out += ["", "Down-weighting the suspects (test exact match %, wrong answers drawn after the first fifth / pool "
+            "share):", "", "| pool | examples | uniform | defaults | " + " | ".join(
+                f"+ filter on {SIGNAL_LABELS[s]}" for s in FILTERS.values()) + " |",
+            "|---|---:|---:|---:|" + "---:|" * len(FILTERS)]
+    for pool in pools:
+        for b in budgets:
+            def cell(strategy: str) -> str:
+                runs = [r for r in results if r["pool"] == pool and r["budget"] == b and r["strategy"] == strategy]
+                if not runs:
+                    return "-"
+                accuracy = np.mean([100 * r["test_accuracy"] for r in runs])
+                late = [x for r in runs if (x := late_noisy_share(r)) is not None]
+                return f"{accuracy:.1f}" + (f" ({np.mean(late):.0%})" if late else "")
+
+            out.append(f"| `{pool}` | {b:,} | " + " | ".join(cell(s) for s in ("uniform", "online", *FILTERS)) + " |")
+    return "\n".join(out)
+
+
+def _medium(results: list[dict[str, Any]]) -> str:
+    """The second model size on its validation pools, and whether it agrees in sign with the first where the first
+    shows a difference beyond one standard error."""
+    return readme_summary(results, "online", "validation") if results else "No runs yet."
+
+
 BLOCKS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
     "headline": _headline,
     "pools": lambda results: pools_table(),
@@ -82,32 +162,46 @@ BLOCKS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
     "protocol": lambda results: readme_summary(results, "online", "validation"),
     "shares": _shares,
     "verdict": _verdict,
+    "bands": _bands,
+    "noise": _noise,
+    "medium": _medium,
 }
+# Where each block's runs are recorded (relative to the repository root); a block not listed reads `small`.
+SOURCES = {"small": "docs/learning/small/protocol/results.jsonl", "noise": "docs/learning/small/noise/results.jsonl",
+           "medium": "docs/learning/medium/protocol/results.jsonl"}
+BLOCK_SOURCE = {"noise": "noise", "medium": "medium"}
+
+
+def load_sources(root: str | Path = ".") -> dict[str, list[dict[str, Any]]]:
+    """Every source's runs (none where its file does not exist yet)."""
+    return {name: load_results(Path(root, path)) if Path(root, path).exists() else [] for name, path in SOURCES.items()}
 
 
 # The files whose blocks the script writes, and which blocks each holds.
-PAGES = {"README.md": ("headline",), "docs/results/learning.md": ("pools", "screen", "protocol", "shares", "verdict")}
+PAGES = {"README.md": ("headline",),
+         "docs/results/learning.md": ("pools", "screen", "protocol", "shares", "verdict", "bands", "noise", "medium")}
 
 
-def fill(text: str, results: list[dict[str, Any]], blocks: Sequence[str] = tuple(BLOCKS)) -> str:
-    """`text` with each `<!-- NAME:start -->...<!-- NAME:end -->` block of `blocks` rewritten from `results`."""
+def fill(text: str, sources: dict[str, list[dict[str, Any]]], blocks: Sequence[str] = tuple(BLOCKS)) -> str:
+    """`text` with each `<!-- NAME:start -->...<!-- NAME:end -->` block of `blocks` rewritten from the runs of its
+    source (see [`load_sources`])."""
     for name in blocks:
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"the page has no <!-- {name}:start --> ... <!-- {name}:end --> block")
-        text = pattern.sub(lambda m: m.group(1) + BLOCKS[name](results).rstrip("\n") + "\n" + m.group(2), text)
+        body = BLOCKS[name](sources.get(BLOCK_SOURCE.get(name, "small"), [])).rstrip("\n")
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.learning.readme", description=__doc__)
-    parser.add_argument("--results", default="docs/learning/small/protocol/results.jsonl")
     parser.add_argument("--root", default=".", help="the repository root (default: the current folder)")
     args = parser.parse_args(argv)
-    results = load_results(args.results)
+    sources = load_sources(args.root)
     for name, blocks in PAGES.items():
         page = Path(args.root, name)
-        page.write_text(fill(page.read_text(), results, blocks))
+        page.write_text(fill(page.read_text(), sources, blocks))
         print(f"rewrote {', '.join(blocks)} in {page}")
     return 0
 

@@ -74,10 +74,10 @@ def run_loop(num_rows: int, mode: str, workers: int, args: argparse.Namespace) -
         if not uniform:
             parts.callback.on_step_end(None, TrainerState(global_step=step), None)
         if mode == "synchronous":
-            parts.sampler.join()
+            parts.callback.runtime.join()
         waits.append(fetched - t0 + time.perf_counter() - t1)
         fetches.append(fetched - t0)
-    parts.sampler.close()
+    parts.callback.runtime.close()
     del batches, loader
     skip = steps // 4  # the first block of the epoch is drawn at its start: warm-up
     return {

@@ -31,6 +31,7 @@ from transformers import TrainerState
 
 from curriculum import Curriculum, CurriculumConfig
 from curriculum.callbacks import CurriculumCallback
+from curriculum.runtime import Runtime
 from curriculum.samplers import CurriculumSampler
 from curriculum.sharing import ScoreSharing
 
@@ -119,8 +120,9 @@ def build(num_rows: int, name: str, seed: int = 0) -> Parts:
     curriculum = Curriculum(config, num_rows, groups=groups, group_names=names, sharing=sharing,
                             global_batch=GLOBAL_BATCH)
     del groups, sharing
-    sampler = CurriculumSampler(curriculum, seed=seed)
-    return Parts(curriculum, sampler, CurriculumCallback(curriculum, sampler))
+    runtime = Runtime()
+    sampler = CurriculumSampler(curriculum, seed=seed, wait=runtime.join)
+    return Parts(curriculum, sampler, CurriculumCallback(curriculum, sampler, runtime=runtime))
 
 
 def measure(num_rows: int, name: str) -> dict[str, Any]:
@@ -137,7 +139,7 @@ def measure(num_rows: int, name: str) -> dict[str, Any]:
             next(stream)
         feed_step(parts, step, rng)
         parts.callback.on_step_end(None, TrainerState(global_step=step), None)
-    parts.sampler.join()
+    parts.callback.runtime.join()
     parts.curriculum.metrics()
     gc.collect()
     held = held_arrays(parts.curriculum, parts.sampler, parts.callback)
@@ -151,7 +153,7 @@ def measure(num_rows: int, name: str) -> dict[str, Any]:
         "peak": (_peak_rss() - rss0) / num_rows,
         "table": parts.curriculum.scores.bytes_per_row,
     }
-    parts.sampler.close()
+    parts.callback.runtime.close()
     return result
 
 

@@ -22,6 +22,7 @@ import curriculum.core as core
 import curriculum.factors.task_shares as task_shares_factor
 from curriculum import Curriculum, CurriculumConfig
 from curriculum.callbacks import CurriculumCallback
+from curriculum.runtime import Runtime
 from curriculum.samplers import CurriculumSampler
 
 __all__ = ["Parts", "Variant", "build", "main", "measure", "parse_rows", "set_state"]
@@ -75,8 +76,9 @@ def build(
     groups = rng.integers(0, variant.groups, num_rows) if variant.groups else None
     names = [f"t{i}" for i in range(variant.groups)] if variant.groups else None
     curriculum = Curriculum(config, num_rows, groups=groups, group_names=names, global_batch=global_batch)
-    sampler = CurriculumSampler(curriculum, seed=seed)
-    return Parts(curriculum, sampler, CurriculumCallback(curriculum, sampler))
+    runtime = Runtime()
+    sampler = CurriculumSampler(curriculum, seed=seed, wait=runtime.join)
+    return Parts(curriculum, sampler, CurriculumCallback(curriculum, sampler, runtime=runtime))
 
 
 def set_state(scores: ScoreTable, seen: float, seed: int = 1) -> None:
@@ -206,13 +208,13 @@ def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[s
     for step in range(1, refresh_steps):
         feed_step(parts, step, rng)
         parts.callback.on_step_end(None, TrainerState(global_step=step), None)
-        parts.sampler.join()
+        parts.callback.runtime.join()
     gc.collect()
     before = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()
     feed_step(parts, refresh_steps, rng)
     parts.callback.on_step_end(None, TrainerState(global_step=refresh_steps), None)  # takes a replay snapshot
-    parts.sampler.join()
+    parts.callback.runtime.join()
     gc.collect()
     current, peak = tracemalloc.get_traced_memory()
     policy = parts.curriculum.replay
@@ -246,7 +248,7 @@ def measure(num_rows: int, variant: Variant, args: argparse.Namespace) -> dict[s
             feed_step(parts, step, rng)
             t0 = time.perf_counter()
             parts.callback.on_step_end(None, TrainerState(global_step=step), None)
-            parts.sampler.join()  # the work handed to the background thread, counted here (it is the same work)
+            parts.callback.runtime.join()  # the work handed to the background thread, counted here (it is the same work)
             elapsed = time.perf_counter() - t0
             split = watch.pop()
             update.append(split["update"])
