@@ -10,6 +10,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from ..core import Curriculum
+from .epoch_record import EpochRecord
 
 __all__ = ["CurriculumSampler"]
 
@@ -31,16 +32,12 @@ class CurriculumSampler(Sampler[int]):
     `BatchSamplerShard` hands process r the batches r, r + W, ...
 
     Args:
-        curriculum ([`~curriculum.Curriculum`]):
-            The curriculum whose stream this is; `len(self)` is its `epoch_length`.
-        seed (`int`, *optional*, defaults to `0`):
-            Seed of the stream.
-        ahead (`int`, *optional*, defaults to `1`):
-            Blocks drawn ahead of training: more than the data loader reads ahead of the step being trained
-            ([`~curriculum.build_curriculum`] sets it from the `TrainingArguments`).
-        wait (`Callable`, *optional*):
-            Called before the sampler draws a block itself, to wait for the draws handed to a background thread
-            ([`~curriculum.runtime.Runtime.join`]).
+        curriculum ([`~curriculum.Curriculum`]): the curriculum whose stream this is (`len(self)`: its `epoch_length`).
+        seed (`int`, *optional*, defaults to `0`): seed of the stream.
+        ahead (`int`, *optional*, defaults to `1`): blocks drawn ahead of training, more than the data loader reads
+            ahead ([`~curriculum.build_curriculum`] sets it from the `TrainingArguments`).
+        wait (`Callable`, *optional*): called before the sampler draws a block itself, to wait for the draws handed
+            to a background thread ([`~curriculum.runtime.Runtime.join`]).
 
     Example:
 
@@ -58,10 +55,9 @@ class CurriculumSampler(Sampler[int]):
     def __init__(
         self, curriculum: Curriculum, seed: int = 0, ahead: int = 1, wait: Callable[[], None] | None = None
     ) -> None:
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"seed should be a non-negative integer value, but got seed={seed!r}")
-        if not isinstance(ahead, (int, np.integer)) or isinstance(ahead, bool) or ahead < 1:
-            raise ValueError(f"ahead should be a positive integer value, but got ahead={ahead!r}")
+        for name, value, least in (("seed", seed, 0), ("ahead", ahead, 1)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{name} should be an integer value of at least {least}, but got {name}={value!r}")
         self.curriculum = curriculum
         self.seed = int(seed)
         self.ahead = int(ahead)
@@ -82,29 +78,14 @@ class CurriculumSampler(Sampler[int]):
             self._reset_epoch()
 
     def _reset_epoch(self) -> None:
-        # Row indices in 32 bits below 2**31 rows: 4 bytes per sample of the epoch.
-        self._stream = np.empty(len(self), dtype=np.int32 if self.curriculum.num_rows <= 2**31 else np.int64)
-        self._replayed: np.ndarray | None = None  # allocated at the first replayed position of the epoch
-        self._drawn = 0
-        self._scheduled = 0  # blocks drawn or being drawn in the background
-        self._rng = np.random.default_rng([self.seed, self.epoch])
-        # Without replacement: the rows drawn in the current pass (each epoch starts a new one).
-        self._taken = None if self.curriculum.config.replacement else np.zeros(self.curriculum.num_rows, dtype=bool)
+        c = self.curriculum
+        self._record = EpochRecord(len(self), c.num_rows, self.seed, self.epoch, c.config.replacement)
+        self._scheduled = 0  # positions drawn or being drawn in the background
 
     def _draw_block(self) -> None:
-        start = self._drawn
-        stop = min(start + self.curriculum.block_size, len(self))
-        rows, replayed = self.curriculum.draw(self.epoch * len(self) + start, stop - start, self._rng, self._taken)
-        self._stream[start:stop] = rows
-        self._record_replayed(start, replayed)
-        self._drawn = stop
-
-    def _record_replayed(self, start: int, replayed: np.ndarray) -> None:
-        if self._replayed is None:
-            if not replayed.any():
-                return
-            self._replayed = np.zeros(len(self), dtype=bool)
-        self._replayed[start : start + replayed.size] = replayed
+        record = self._record
+        size = min(self.curriculum.block_size, len(self) - record.size)
+        record.append(*self.curriculum.draw(self.epoch * len(self) + record.size, size, record.rng, record.taken))
 
     def _trigger(self, start: int) -> int:
         """The stream position whose table draws the block that starts at `start` of the current epoch."""
@@ -128,28 +109,26 @@ class CurriculumSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         position = 0
         while position < len(self):
-            if position >= self._drawn:
+            if position >= self._record.size:
                 self._wait()  # the blocks being drawn in the background
-            if position >= self._drawn:
-                # None was due: at an epoch's start (or outside training) this block and the next ones from the
-                # same table.
-                self._check_not_ahead()
-                trigger = self._trigger(self._drawn)
-                while self._drawn < len(self) and self._trigger(self._drawn) <= trigger:
+            if position >= self._record.size:  # none was due (an epoch's start, no training): this block and the
+                self._check_not_ahead()  # next ones from the same table
+                trigger = self._trigger(self._record.size)
+                while self._record.size < len(self) and self._trigger(self._record.size) <= trigger:
                     self._draw_block()
-                self._scheduled = self._drawn
-            block = self._stream[position : self._drawn].tolist()
-            position = self._drawn
+                self._scheduled = self._record.size
+            block = self._record.stream[position : self._record.size].tolist()
+            position = self._record.size
             yield from block
 
     def _check_not_ahead(self) -> None:
         """Drawing on demand is timing-free at an epoch's start or outside training; warn when the data loader
         reached a block before training reached the position its table is from."""
-        trigger = self._trigger(self._drawn)
-        if self._trained >= 0 and trigger > self._trained and self._drawn > 0 and not self._warned:
+        trigger = self._trigger(self._record.size)
+        if self._trained >= 0 and trigger > self._trained and self._record.size > 0 and not self._warned:
             self._warned = True
             warnings.warn(
-                f"curriculum: the data loader reached stream position {self.epoch * len(self) + self._drawn} while "
+                f"curriculum: the data loader reached stream position {self.epoch * len(self) + self._record.size} while "
                 f"training had reached {self._trained}: the block was drawn from the table as it was then, which "
                 "depends on timing (processes may disagree). Raise refresh_every_steps, or lower "
                 "dataloader_num_workers x dataloader_prefetch_factor.",
@@ -164,38 +143,25 @@ class CurriculumSampler(Sampler[int]):
         """What optimizer step `step` trained on, from the record (None if not drawn): the last `history` positions
         of the stream up to the step's end, and whether each of the step's own positions was a replay (copies)."""
         end = self.trained(step)
-        if not 0 < end <= self._drawn:
+        if not 0 < end <= self._record.size:
             return None
-        return self._stream[max(0, end - history) : end].copy(), self.replayed[end - self.curriculum.global_batch : end].copy()
+        batch = self.curriculum.global_batch
+        return self.drawn[max(0, end - history) : end].copy(), self.replayed[end - batch : end].copy()
 
     @property
     def drawn(self) -> np.ndarray:
         """The part of the current epoch's stream drawn so far (a read-only view)."""
-        view = self._stream[: self._drawn]
-        view.flags.writeable = False
-        return view
+        return self._record.drawn
 
     @property
     def replayed(self) -> np.ndarray:
         """Whether each position of `drawn` came from the replay buffer (a read-only view)."""
-        if self._replayed is None:  # no replay so far this epoch: a read-only view of one False
-            return np.broadcast_to(np.False_, (self._drawn,))
-        view = self._replayed[: self._drawn]
-        view.flags.writeable = False
-        return view
+        return self._record.replayed
 
     def state_dict(self) -> dict[str, Any]:
         self._wait()
-        return {
-            "epoch": self.epoch,
-            "num_samples": len(self),
-            "num_rows": self.curriculum.num_rows,
-            "stream": self._stream[: self._drawn].copy(),
-            "replayed": self.replayed.copy(),
-            "rng": self._rng.bit_generator.state,
-            "ahead": self.ahead,
-            **({} if self._taken is None else {"taken": np.packbits(self._taken)}),
-        }
+        return {"epoch": self.epoch, "num_samples": len(self), "num_rows": self.curriculum.num_rows,
+                "ahead": self.ahead, **self._record.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key, mine in (("num_samples", len(self)), ("num_rows", self.curriculum.num_rows)):
@@ -208,14 +174,5 @@ class CurriculumSampler(Sampler[int]):
         self.ahead = int(state.get("ahead", self.ahead))  # the saved run's: the same blocks from the same tables
         self.epoch = int(state["epoch"])
         self._reset_epoch()
-        stream = np.asarray(state["stream"])
-        self._stream[: stream.size] = stream
-        self._record_replayed(0, np.asarray(state["replayed"], dtype=bool))
-        self._drawn = self._scheduled = int(stream.size)
-        self._rng.bit_generator.state = state["rng"]
-        if self._taken is not None:
-            if "taken" not in state:
-                raise ValueError(
-                    "the checkpoint's sampler drew with replacement; resume with replacement=true (or start afresh)"
-                )
-            self._taken[:] = np.unpackbits(np.asarray(state["taken"], dtype=np.uint8), count=len(self._taken)).astype(bool)
+        self._record.load_state_dict(state)
+        self._scheduled = self._record.size

@@ -53,8 +53,8 @@ def test_bytes_per_row_held_is_at_most_24(grouped):
     for path, obj in _arrays(curriculum, sampler):
         if obj.size in (ROWS, len(sampler)):
             per_row[path] = obj.itemsize
-    # `_taken`: the rows drawn in the current pass, sampling without replacement (the default).
-    expected = {"loss": 4, "confidence": 4, "first_loss": 4, "confidence_var": 4, "count": 2, "_stream": 4, "_taken": 1}
+    # `taken`: the rows drawn in the current pass, sampling without replacement (the default).
+    expected = {"loss": 4, "confidence": 4, "first_loss": 4, "confidence_var": 4, "count": 2, "stream": 4, "taken": 1}
     if grouped:
         expected["groups"] = 1  # uint8 codes for up to 256 groups
     assert per_row == expected, per_row
@@ -96,12 +96,12 @@ def test_stream_record_is_int32_and_replayed_mask_absent_without_replay():
     curriculum = Curriculum(CurriculumConfig(share_scores="none"), 1000, global_batch=10)
     sampler = CurriculumSampler(curriculum, seed=0)
     stream = list(sampler)
-    assert sampler.drawn.dtype == np.int32 and sampler._replayed is None
+    assert sampler.drawn.dtype == np.int32 and sampler._record._replayed is None
     assert not sampler.replayed.any() and sampler.replayed.shape == (1000,)
     state = sampler.state_dict()
     resumed = CurriculumSampler(curriculum, seed=0)
     resumed.load_state_dict(state)
-    assert list(resumed) == stream and resumed._replayed is None
+    assert list(resumed) == stream and resumed._record._replayed is None
 
 
 def _run(background: bool, rows: int = 20_000, steps: int = 50) -> tuple[np.ndarray, dict]:

@@ -168,7 +168,7 @@ def test_bad_arguments():
         Curriculum(config, 10, global_batch=2.0)
     with pytest.raises(ValueError, match=r"num_rows should be a positive integer value, but got num_rows=0"):
         Curriculum(config, 0)
-    with pytest.raises(ValueError, match=r"seed should be a non-negative integer value, but got seed=-1"):
+    with pytest.raises(ValueError, match=r"seed should be an integer value of at least 0, but got seed=-1"):
         CurriculumSampler(Curriculum(config, 10), seed=-1)
 
 

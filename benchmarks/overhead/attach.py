@@ -129,7 +129,7 @@ def measure(path: str, path_kind: str) -> dict:
         "peak_anonymous_mib": anonymous[0] / 1024,
         "rss_before_mib": before / 1024,
         "distinct_contents": int(cur.difficulty.sharing.num_groups),
-        "distinct_prompts": int(cur._distinct),
+        "distinct_prompts": int(cur.factors["duplicates"].distinct),
     }
 
 
