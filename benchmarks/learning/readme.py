@@ -149,13 +149,37 @@ def _noise(results: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def _medium(results: list[dict[str, Any]]) -> str:
+def _paired(results: list[dict[str, Any]], pool: str, budget: int) -> list[float]:
+    """The defaults minus uniform in points, per seed both ran."""
+    runs = {(r["strategy"], r["seed"]): 100 * r["test_accuracy"] for r in results
+            if r["pool"] == pool and r["budget"] == budget and r["strategy"] in ("uniform", "online")}
+    return [runs[("online", s)] - runs[("uniform", s)] for (name, s) in runs if name == "online" and ("uniform", s) in runs]
+
+
+def _medium(sources: dict[str, list[dict[str, Any]]]) -> str:
     """The second model size on its validation pools, and whether it agrees in sign with the first where the first
-    shows a difference beyond one standard error."""
-    return readme_summary(results, "online", "validation") if results else "No runs yet."
+    shows a difference beyond one standard error (of the paired differences)."""
+    medium, small = sources.get("medium", []), sources.get("small", [])
+    if not medium:
+        return "No runs yet."
+    lines = [readme_summary(medium, "online", "validation"), "", "Against the small size (paired differences, "
+             "defaults - uniform, mean ± standard error):", ""]
+    for pool in dict.fromkeys(r["pool"] for r in medium):
+        for budget in sorted({r["budget"] for r in medium if r["pool"] == pool}):
+            a, b = _paired(small, pool, budget), _paired(medium, pool, budget)
+            if len(a) < 2 or not b:
+                continue
+            se = float(np.std(a, ddof=1) / np.sqrt(len(a)))
+            beyond = abs(np.mean(a)) > se
+            agree = np.sign(np.mean(a)) == np.sign(np.mean(b))
+            verdict = ("the sizes agree in sign" if agree else "the sizes disagree in sign") if beyond else \
+                "the small size shows no difference beyond one standard error"
+            lines.append(f"- `{pool}`, {budget:,} examples: small {np.mean(a):+.1f} ± {se:.1f} ({len(a)} seeds), "
+                         f"medium {np.mean(b):+.1f} ({len(b)} seeds): {verdict}.")
+    return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+BLOCKS: dict[str, Callable[[Any], str]] = {
     "headline": _headline,
     "pools": lambda results: pools_table(),
     "screen": lambda results: comparison_table(results, list(SCREEN), pools_of("tuning"), seed=0),
@@ -169,7 +193,7 @@ BLOCKS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
 # Where each block's runs are recorded (relative to the repository root); a block not listed reads `small`.
 SOURCES = {"small": "docs/learning/small/protocol/results.jsonl", "noise": "docs/learning/small/noise/results.jsonl",
            "medium": "docs/learning/medium/protocol/results.jsonl"}
-BLOCK_SOURCE = {"noise": "noise", "medium": "medium"}
+BLOCK_SOURCE = {"noise": "noise", "medium": "all"}  # "all": the block reads every source
 
 
 def load_sources(root: str | Path = ".") -> dict[str, list[dict[str, Any]]]:
@@ -189,7 +213,8 @@ def fill(text: str, sources: dict[str, list[dict[str, Any]]], blocks: Sequence[s
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"the page has no <!-- {name}:start --> ... <!-- {name}:end --> block")
-        body = BLOCKS[name](sources.get(BLOCK_SOURCE.get(name, "small"), [])).rstrip("\n")
+        source = BLOCK_SOURCE.get(name, "small")
+        body = (BLOCKS[name](sources) if source == "all" else BLOCKS[name](sources.get(source, []))).rstrip("\n")
         text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
