@@ -143,93 +143,99 @@ def score_dataset(
     """
     names = expand(scorers)
     needs_model = [s for s in names if s in MODEL_SCORERS]
-    if needs_model and (model is None or tokenizer is None):
-        raise ValueError(
-            f"scorer(s) {needs_model} need a causal LM: pass model=... and tokenizer=... (--model DIR on the "
-            "command line)"
-        )
     needs_judge = [s for s in names if s in JUDGE_SCORERS]
-    if needs_judge and (judge_model is None or judge_tokenizer is None):
-        raise ValueError(
-            f"scorer(s) {needs_judge} need a local instruct model as judge: pass judge_model=... and "
-            "judge_tokenizer=... (--judge-model DIR on the command line)"
-        )
+    _check_models(needs_model, model, tokenizer, needs_judge, judge_model, judge_tokenizer)
     if not isinstance(column_prefix, str):
         raise ValueError(f"column_prefix should be a string, but got column_prefix={column_prefix!r}")
     prompts = _texts(dataset, prompt_column, "prompt_column", "--prompt-column")
     completions = _texts(dataset, completion_column, "completion_column", "--completion-column")
 
     columns: dict[str, np.ndarray] = {}
+    cluster_ids = None
     if "length" in names:
         from .length import irei
 
         columns["length"] = irei(prompts, completions, tokenizer=tokenizer)
     if "cluster" in names:
-        texts = [p + "\n" + c for p, c in zip(prompts, completions)]
-        if embedding_model is None:
-            from .cluster import cluster_labels_and_hardness
-
-            cluster_ids, columns["cluster"] = cluster_labels_and_hardness(texts, clusters=clusters, seed=seed)
-        else:
-            from .cluster import check_clusters
-            from .sentence import embedding_clusters, sentence_embeddings
-
-            check_clusters(clusters, len(texts))  # before the embedding pass
-            embeddings = sentence_embeddings(embedding_model, texts, batch_size=batch_size, progress=progress)
-            cluster_ids, columns["cluster"] = embedding_clusters(embeddings, clusters=clusters, seed=seed)
+        cluster_ids, columns["cluster"] = _cluster_column(prompts, completions, clusters, seed, embedding_model,
+                                                          batch_size, progress)
     if needs_model:
-        from .lm import lm_scores
-
-        neighbors = None
-        if embedding_model is not None and "miwv" in needs_model:
-            from .embeddings import embed_texts, embedding_neighbors
-
-            neighbors = embedding_neighbors(embed_texts(embedding_model, prompts, batch_size=batch_size))
-        columns.update(
-            lm_scores(
-                model,
-                tokenizer,
-                prompts,
-                completions,
-                needs_model,
-                batch_size=batch_size,
-                max_length=max_length,
-                separator=separator,
-                progress=progress,
-                neighbors=neighbors,
-            )
-        )
+        columns.update(_model_columns(model, tokenizer, prompts, completions, needs_model, embedding_model,
+                                      batch_size=batch_size, max_length=max_length, separator=separator,
+                                      progress=progress))
     if needs_judge:
         from .judge import judge_scores
 
-        columns.update(
-            judge_scores(
-                judge_model,
-                judge_tokenizer,
-                prompts,
-                completions,
-                needs_judge,
-                templates=judge_templates,
-                batch_size=batch_size if judge_batch_size is None else judge_batch_size,
-                max_new_tokens=max_new_tokens,
-                cache=judge_cache,
-                model_id=judge_model_id,
-                progress=progress,
-            )
-        )
+        columns.update(judge_scores(
+            judge_model, judge_tokenizer, prompts, completions, needs_judge, templates=judge_templates,
+            batch_size=batch_size if judge_batch_size is None else judge_batch_size, max_new_tokens=max_new_tokens,
+            cache=judge_cache, model_id=judge_model_id, progress=progress,
+        ))
     if "thtb" in names:
         from .thtb import thtb_scores
 
         parts = {k: columns[k] for k in ("bloom", "disciplines", "length", "cluster")}
         columns["thtb"] = thtb_scores(parts, quality=columns["quality"], quality_threshold=quality_threshold)
+    return _add_columns(dataset, names, columns, cluster_ids, column_prefix, (prompt_column, completion_column))
+
+
+def _check_models(needs_model: list[str], model: Any, tokenizer: Any, needs_judge: list[str], judge_model: Any,
+                  judge_tokenizer: Any) -> None:
+    """Refuse scorers whose model (a causal LM, or the judge) was not given."""
+    if needs_model and (model is None or tokenizer is None):
+        raise ValueError(
+            f"scorer(s) {needs_model} need a causal LM: pass model=... and tokenizer=... (--model DIR on the "
+            "command line)"
+        )
+    if needs_judge and (judge_model is None or judge_tokenizer is None):
+        raise ValueError(
+            f"scorer(s) {needs_judge} need a local instruct model as judge: pass judge_model=... and "
+            "judge_tokenizer=... (--judge-model DIR on the command line)"
+        )
+
+
+def _cluster_column(prompts: list[str], completions: list[str], clusters: int, seed: int,
+                    embedding_model: str | None, batch_size: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k-means cluster and its cluster hardness, on TF-IDF vectors or on sentence embeddings."""
+    texts = [p + "\n" + c for p, c in zip(prompts, completions)]
+    if embedding_model is None:
+        from .cluster import cluster_labels_and_hardness
+
+        return cluster_labels_and_hardness(texts, clusters=clusters, seed=seed)
+    from .cluster import check_clusters
+    from .sentence import embedding_clusters, sentence_embeddings
+
+    check_clusters(clusters, len(texts))  # before the embedding pass
+    embeddings = sentence_embeddings(embedding_model, texts, batch_size=batch_size, progress=progress)
+    return embedding_clusters(embeddings, clusters=clusters, seed=seed)
+
+
+def _model_columns(model: Any, tokenizer: Any, prompts: list[str], completions: list[str], names: list[str],
+                   embedding_model: str | None, **options: Any) -> dict[str, np.ndarray]:
+    """The causal LM's scores (`options`: those of [`~curriculum.scoring.lm.lm_scores`]); MIWV's demonstrations
+    are the nearest prompts by the embedding model when one is given."""
+    from .lm import lm_scores
+
+    neighbors = None
+    if embedding_model is not None and "miwv" in names:
+        from .embeddings import embed_texts, embedding_neighbors
+
+        neighbors = embedding_neighbors(embed_texts(embedding_model, prompts, batch_size=options["batch_size"]))
+    return lm_scores(model, tokenizer, prompts, completions, names, neighbors=neighbors, **options)
+
+
+def _add_columns(dataset: Any, names: list[str], columns: dict[str, np.ndarray], cluster_ids: np.ndarray | None,
+                 prefix: str, text_columns: tuple[str, str]) -> Any:
+    """`dataset` with a `prefix + name` column per scorer (replacing one of that name in place), and the cluster ids
+    after the cluster score."""
     new: list[tuple[str, list]] = []
     for name in names:
-        column = column_prefix + name
-        if column in (prompt_column, completion_column):
+        column = prefix + name
+        if column in text_columns:
             raise ValueError(f"the score column {column!r} would replace a text column; choose another column_prefix")
         new.append((column, [float(v) for v in columns[name]]))
         if name == "cluster":
-            if CLUSTER_ID_COLUMN in (prompt_column, completion_column):
+            if CLUSTER_ID_COLUMN in text_columns:
                 raise ValueError(
                     f"the {CLUSTER_ID_COLUMN!r} column of the cluster scorer would replace a text column; rename "
                     f"that column of the dataset first"
