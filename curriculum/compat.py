@@ -1,6 +1,6 @@
 """Every private member of `Trainer`, TRL and accelerate that the curriculum touches, in one place.
 
-`PRIVATE_MEMBERS` lists them; `tests/test_compat.py` checks that each exists in the installed versions, and
+`PRIVATE_MEMBERS` lists them; `tests/integration/test_compat.py` checks that each exists in the installed versions, and
 `pyproject.toml` bounds the major versions tested.
 """
 

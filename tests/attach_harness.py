@@ -1,6 +1,6 @@
 """Multi-process harness: each rank builds a curriculum's duplicate codes from one dataset; only rank 0 computes them.
 
-Launched by tests/test_attach_distributed.py with `torchrun --nproc_per_node 2` (gloo, CPU). On ranks other than 0
+Launched by tests/integration/test_attach_distributed.py with `torchrun --nproc_per_node 2` (gloo, CPU). On ranks other than 0
 every duplicate-finding function raises, so their codes can only come from rank 0. Each rank writes `rank{R}.npz`
 with the content copies (`canonical`), the prompt copies (`copies_of`), how many times it hashed texts, and what a
 build whose content column does not exist raised on it.
@@ -26,7 +26,7 @@ HASHERS = ("arrow_duplicate_digests", "duplicate_groups")
 
 
 def dataset(rows: int) -> Dataset:
-    """The rows of tests/test_arrow_columns.py (duplicates, nulls, non-ASCII texts), shuffled."""
+    """The rows of tests/unit/test_arrow_columns.py (duplicates, nulls, non-ASCII texts), shuffled."""
     return Dataset.from_list(make_rows(rows, seed=7)).shuffle(seed=1)
 
 

@@ -1,6 +1,6 @@
 """Multi-process test harness: one short training run with the curriculum, each rank dumping what it saw.
 
-Launched by tests/test_distributed.py with `torchrun --nproc_per_node 2` (gloo, CPU). Each rank writes
+Launched by tests/integration/test_distributed.py with `torchrun --nproc_per_node 2` (gloo, CPU). Each rank writes
 `rank{R}.npz` with its score table, the sampler's stream of the current epoch, the rows of its own
 micro-batches (read before the curriculum pops them) and the logged training losses.
 """

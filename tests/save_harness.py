@@ -1,6 +1,6 @@
 """Fault injection: a short `Trainer` run with the curriculum that SIGKILLs itself at a chosen point of a save.
 
-Launched by tests/test_preemption.py. Checkpoints every 4 of 10 steps; `--kill POINT` kills the process while it
+Launched by tests/integration/test_preemption.py. Checkpoints every 4 of 10 steps; `--kill POINT` kills the process while it
 writes `checkpoint-8`: before the curriculum's file (`before_state`), halfway through writing it (`during_state`,
 leaving a partial temporary file), right after it (`after_state`, before the Trainer's own state and the rotation
 of older checkpoints), or once the whole checkpoint is written (`after_checkpoint`). `--dump FILE` writes the final

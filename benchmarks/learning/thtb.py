@@ -3,7 +3,7 @@ the intrinsic half and the quality filter.
 
 No instruct model exists in this benchmark (its models are tiny, trained from scratch on arithmetic and string
 tasks), so the judge is a stand-in that answers in the parsed format but knows nothing: a seeded bigram machine (a
-tiny Llama whose greedy continuation depends only on the last token, see `tests/test_judge.py`) that maps each
+tiny Llama whose greedy continuation depends only on the last token, see `tests/integration/test_judge.py`) that maps each
 character to a pseudo-random digit, each digit to a space, and the space to a digit. Asked about "{instruction}"
 (bloom, disciplines) or "{response}" (quality) with `max_new_tokens=2`, it answers "d " where d is a function of
 the row's last character: every answer parses, and the intrinsic half and the quality filter are *noise* with

@@ -13,7 +13,7 @@ import yaml
 from curriculum.config import ConfigError, CurriculumConfig
 from curriculum.schedules import SCHEDULES
 
-EXAMPLE_CONFIGS = sorted((Path(__file__).resolve().parent.parent / "examples" / "configs").glob("*.yaml"))
+EXAMPLE_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "examples" / "configs").glob("*.yaml"))
 
 
 def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:

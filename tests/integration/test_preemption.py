@@ -14,7 +14,7 @@ import pytest
 from processes import PYTHON, run_process
 from curriculum.checkpoint import STATE_FILE
 
-HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "save_harness.py")
+HARNESS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "save_harness.py")
 TABLE = ("loss", "confidence", "confidence_var", "count", "first_loss")
 pytestmark = pytest.mark.slow
 

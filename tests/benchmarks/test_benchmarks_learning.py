@@ -348,7 +348,7 @@ def test_results_blocks_are_written_by_the_protocol_script():
 
     from benchmarks.learning.readme import PAGES, fill, load_sources
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     sources = load_sources(root)
     assert sources["small"], "the protocol's committed results are missing"
     for name, blocks in PAGES.items():

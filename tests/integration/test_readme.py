@@ -12,7 +12,7 @@ import pytest
 from curriculum.config import schema_markdown
 from processes import check_ok, run_process
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_configuration_page_schema_table_is_current():
