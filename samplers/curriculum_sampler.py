@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from ..core import Curriculum
+from .block_schedule import BlockSchedule
 from .epoch_record import EpochRecord
 
 __all__ = ["CurriculumSampler"]
@@ -19,14 +19,12 @@ class CurriculumSampler(Sampler[int]):
     r"""
     Yields the global stream of row indices of a [`~curriculum.Curriculum`], identical on every process.
 
-    The stream is drawn block by block ([`Curriculum.draw`], `refresh_every_steps` optimizer steps of rows per
-    block) from the generator `numpy.random.default_rng([seed, epoch])`; without replacement (the default) it keeps
-    the rows drawn in the epoch's pass. Block j of an epoch is drawn from the table as it is at a fixed stream
-    position: the epoch's start for the first `ahead` blocks, else once the position `(j - ahead) x block` is
-    trained on ([`claim`] hands those draws to the curriculum's background thread during training); so the weights
-    never depend on timing. Every drawn index of the epoch is recorded: iterating again (as the Trainer does when it
-    resumes and skips the batches already trained) replays the same stream, and [`state_dict`] carries the record
-    and the generator. Iterated without training, each block is drawn when it is reached.
+    The stream is drawn block by block ([`Curriculum.draw`], `refresh_every_steps` optimizer steps of rows per block)
+    from `numpy.random.default_rng([seed, epoch])`, each block from the table as it is at a fixed stream position
+    ([`~curriculum.samplers.block_schedule.BlockSchedule`]; during training [`claim`] hands the draws to the
+    curriculum's background thread), so the weights never depend on timing. The epoch's drawn stream is recorded:
+    iterating again (as the Trainer does when it resumes and skips the batches already trained) replays it, and
+    [`state_dict`] carries it with the generator. Iterated without training, each block is drawn when reached.
 
     Do not shard it: under `accelerate`, every process iterates the full stream and accelerate's
     `BatchSamplerShard` hands process r the batches r, r + W, ...
@@ -60,11 +58,9 @@ class CurriculumSampler(Sampler[int]):
                 raise ValueError(f"{name} should be an integer value of at least {least}, but got {name}={value!r}")
         self.curriculum = curriculum
         self.seed = int(seed)
-        self.ahead = int(ahead)
         self.epoch = 0
         self._wait = wait or (lambda: None)
-        self._trained = -1  # the stream position trained on so far, as told by `claim` (-1: not training)
-        self._warned = False
+        self._schedule = BlockSchedule(int(ahead), curriculum)
         self._reset_epoch()
 
     def __len__(self) -> int:
@@ -77,63 +73,39 @@ class CurriculumSampler(Sampler[int]):
             self.epoch = int(epoch)
             self._reset_epoch()
 
+    @property
+    def ahead(self) -> int:
+        """Blocks drawn ahead of training."""
+        return self._schedule.ahead
+
     def _reset_epoch(self) -> None:
         c = self.curriculum
         self._record = EpochRecord(len(self), c.num_rows, self.seed, self.epoch, c.config.replacement)
-        self._scheduled = 0  # positions drawn or being drawn in the background
+        self._schedule.start(self.epoch)
 
-    def _draw_block(self) -> None:
+    def _draw_blocks(self, count: int) -> None:
         record = self._record
-        size = min(self.curriculum.block_size, len(self) - record.size)
-        record.append(*self.curriculum.draw(self.epoch * len(self) + record.size, size, record.rng, record.taken))
-
-    def _trigger(self, start: int) -> int:
-        """The stream position whose table draws the block that starts at `start` of the current epoch."""
-        return self.epoch * len(self) + max(0, start - self.ahead * self.curriculum.block_size)
+        for _ in range(count):
+            size = min(self.curriculum.block_size, len(self) - record.size)
+            record.append(*self.curriculum.draw(self.epoch * len(self) + record.size, size, record.rng, record.taken))
 
     def claim(self, position: int) -> Callable[[], None] | None:
         """Training has reached stream `position` (its observations handed over): the draw of the blocks of the
         current epoch whose table is the one as of `position` or earlier, to run after those observations (None if
-        no block is due)."""
-        self._trained = position
-        due = 0
-        while self._scheduled < len(self) and self._trigger(self._scheduled) <= position:
-            due += 1
-            self._scheduled = min(self._scheduled + self.curriculum.block_size, len(self))
+        no block is due; see [`~curriculum.samplers.block_schedule.BlockSchedule`])."""
+        due = self._schedule.claim(position)
         return (lambda: self._draw_blocks(due)) if due else None
-
-    def _draw_blocks(self, count: int) -> None:
-        for _ in range(count):
-            self._draw_block()
 
     def __iter__(self) -> Iterator[int]:
         position = 0
         while position < len(self):
             if position >= self._record.size:
                 self._wait()  # the blocks being drawn in the background
-            if position >= self._record.size:  # none was due (an epoch's start, no training): this block and the
-                self._check_not_ahead()  # next ones from the same table
-                trigger = self._trigger(self._record.size)
-                while self._record.size < len(self) and self._trigger(self._record.size) <= trigger:
-                    self._draw_block()
-                self._scheduled = self._record.size
+            if position >= self._record.size:  # none was due (an epoch's start, no training)
+                self._draw_blocks(self._schedule.on_demand(self._record.size))
             block = self._record.stream[position : self._record.size].tolist()
             position = self._record.size
             yield from block
-
-    def _check_not_ahead(self) -> None:
-        """Drawing on demand is timing-free at an epoch's start or outside training; warn when the data loader
-        reached a block before training reached the position its table is from."""
-        trigger = self._trigger(self._record.size)
-        if self._trained >= 0 and trigger > self._trained and self._record.size > 0 and not self._warned:
-            self._warned = True
-            warnings.warn(
-                f"curriculum: the data loader reached stream position {self.epoch * len(self) + self._record.size} while "
-                f"training had reached {self._trained}: the block was drawn from the table as it was then, which "
-                "depends on timing (processes may disagree). Raise refresh_every_steps, or lower "
-                "dataloader_num_workers x dataloader_prefetch_factor.",
-                stacklevel=2,
-            )
 
     def trained(self, step: int) -> int:
         """Positions of the current epoch's stream consumed once optimizer step `step` is done."""
@@ -171,8 +143,8 @@ class CurriculumSampler(Sampler[int]):
                     "resume with the same dataset, batch size, number of processes and gradient accumulation"
                 )
         self._wait()
-        self.ahead = int(state.get("ahead", self.ahead))  # the saved run's: the same blocks from the same tables
+        self._schedule.ahead = int(state.get("ahead", self.ahead))  # the saved run's: the same blocks, same tables
         self.epoch = int(state["epoch"])
         self._reset_epoch()
         self._record.load_state_dict(state)
-        self._scheduled = self._record.size
+        self._schedule.start(self.epoch, self._record.size)
