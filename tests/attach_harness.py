@@ -16,11 +16,11 @@ import numpy as np
 import torch.distributed as dist
 from datasets import Dataset
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "unit"))
 
 from test_arrow_columns import make_rows  # noqa: E402
 
-from curriculum import Curriculum, CurriculumConfig, sharing  # noqa: E402
+from curriculum import Curriculum, CurriculumConfig, text  # noqa: E402
 
 HASHERS = ("arrow_duplicate_digests", "duplicate_groups")
 
@@ -33,7 +33,7 @@ def dataset(rows: int) -> Dataset:
 def counting(rank: int, calls: list[int]) -> None:
     """Count the hashing calls on rank 0; make them fail on the others."""
     for name in HASHERS:
-        original = getattr(sharing, name)
+        original = getattr(text, name)
 
         def wrapped(*args, _original=original, _name=name, **kwargs):  # noqa: ANN002, ANN003, ANN202
             if rank != 0:
@@ -41,7 +41,7 @@ def counting(rank: int, calls: list[int]) -> None:
             calls[0] += 1
             return _original(*args, **kwargs)
 
-        setattr(sharing, name, wrapped)
+        setattr(text, name, wrapped)
 
 
 def main() -> None:
