@@ -131,8 +131,8 @@ def _noise(results: list[dict[str, Any]]) -> str:
                 recall = np.mean([f["recall"] for f in found])
                 cells.append("none flagged" if precision is None else f"{precision:.0%} / {recall:.0%}")
             out.append(f"| `{pool}` | {b:,} | " + " | ".join(cells) + " |")
-    out += ["", "Down-weighting the suspects (test exact match %, wrong answers drawn after the first fifth / pool "
-            "share):", "", "| pool | examples | uniform | defaults | " + " | ".join(
+    out += ["", "Down-weighting the suspects (test exact match %, and in brackets the share of wrong answers among the "
+            "rows drawn after the first fifth of training; the pools hold 15% or 30%, as their names say):", "", "| pool | examples | uniform | defaults | " + " | ".join(
                 f"+ filter on {SIGNAL_LABELS[s]}" for s in FILTERS.values()) + " |",
             "|---|---:|---:|---:|" + "---:|" * len(FILTERS)]
     for pool in pools:

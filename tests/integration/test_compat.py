@@ -39,7 +39,8 @@ def test_no_other_private_trainer_member_is_used():
     import curriculum.integration as integration
 
     used = set(re.findall(r"\b(?:self|trainer)\.(_[a-z]\w*)", inspect.getsource(integration)))
-    assert used == {"_install_curriculum", "_curriculum_installed", "_curriculum_step", "_get_train_sampler"}, used
+    assert used == {"_install_curriculum", "_curriculum_installed", "_curriculum_step", "_curriculum_handle",
+                    "_get_train_sampler"}, used
     for hook in ("_get_train_sampler", "_load_callback_state"):
         assert ("transformers.Trainer", hook) in PRIVATE_MEMBERS
 
