@@ -390,10 +390,10 @@ def test_yaml_duplicate_key_names_key_and_lines(tmp_path, text, message):
 
 def test_yaml_merge_key_may_be_overridden():
     # A key merged in from an anchor (`<<`) and then set explicitly is not a duplicate.
-    from curriculum.config import _UniqueKeyLoader
+    from curriculum.fields import UniqueKeyLoader
 
     text = "defaults: &d {width: 0.2, ema: 0.3}\ncurriculum:\n  <<: *d\n  width: 0.3\n"
-    assert yaml.load(text, Loader=_UniqueKeyLoader)["curriculum"] == {"width": 0.3, "ema": 0.3}
+    assert yaml.load(text, Loader=UniqueKeyLoader)["curriculum"] == {"width": 0.3, "ema": 0.3}
 
 
 def test_yaml_non_utf8_file_is_a_config_error_naming_the_file(tmp_path):
