@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 from .config import ConfigError, CurriculumConfig
 from .core import Curriculum
+from .lazy import lazy_getattr
 from .scores import ScoreTable
 
 __version__ = "0.1.0"
@@ -23,9 +21,4 @@ _LAZY = {
 __all__ = ["ConfigError", "Curriculum", "CurriculumConfig", "ScoreTable", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

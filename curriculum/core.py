@@ -99,13 +99,13 @@ class Curriculum:
                        self.refresh_steps)
         self.factors: dict[str, Factor] = build_factors(config, rows)
         self._unscorable = self.factors["unscorable"]
+        self._wants_first_visits = any(f.wants_first_visits for f in self.factors.values())
         if self._unscorable.mask is not None:
             self._drawable_changed()
         self.replay = ReplayPolicy.from_config(config, self.groups, self.refresh_steps)
         self.monitor = StreamMonitor()
         self.step = 0
         self._last: dict[str, Any] = {}
-
 
     @classmethod
     def from_arrays(cls, config: CurriculumConfig, num_rows: int, **arrays: Any) -> "Curriculum":
@@ -120,7 +120,6 @@ class Curriculum:
         is `from_arrays`'s on the same columns); `layout` as in `from_arrays`. With several processes the duplicate
         detection runs on rank 0 and is broadcast: every process must call this (as `attach` does)."""
         return cls(config, len(dataset), **inputs.from_dataset(config, dataset), **layout)
-
 
     num_rows = property(lambda self: len(self.scores), doc="Rows of the training dataset.")
     global_batch = property(lambda self: self.layout.global_batch, doc="Samples per optimizer step.")
@@ -141,7 +140,6 @@ class Curriculum:
     def target(self, position: int) -> float:
         """Target difficulty quantile at a stream position."""
         return float(self.schedule(self.progress(position)))
-
 
     @property
     def unscorable(self) -> np.ndarray:
@@ -190,7 +188,6 @@ class Curriculum:
         self.monitor.drawn(position, difficulty[rows])
         return rows, replayed
 
-
     def noise_probability(self) -> np.ndarray:
         """Each row's probability of being a wrong answer (0 for rows with too few visits): the posterior of the
         high component of a two-component mixture on the config's `noise_signal` within its group."""
@@ -219,7 +216,8 @@ class Curriculum:
             self._drawable_changed()
         if keep is not None:
             rows, loss, confidence = rows[keep], np.asarray(loss)[keep], np.asarray(confidence)[keep]
-        observation = Observation(rows, np.asarray(loss), np.asarray(confidence), self.scores.first_visits(rows), step)
+        first = self.scores.first_visits(rows) if self._wants_first_visits else None
+        observation = Observation(rows, np.asarray(loss), np.asarray(confidence), first, step)
         for factor in self.factors.values():
             factor.observe(observation)
         self.scores.update(rows, loss, confidence, step=step)
@@ -241,7 +239,6 @@ class Curriculum:
         if self.config.replay_value == "near_target":
             return self.difficulty.values(self.scores, rows)
         return self.scores.signal(self.config.replay_value, rows)
-
 
     def metrics(self) -> dict[str, float]:
         """The `curriculum/*` metrics: means over the steps since the previous call, and the current state (with the
@@ -274,7 +271,6 @@ class Curriculum:
         """What the latest [`weights`] call used: `target`, `entropy` and task `shares` (the difficulty per row is not
         kept between refreshes: `curriculum.difficulty(curriculum.scores)` computes it)."""
         return dict(self._last)
-
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The state as NumPy arrays: the score table, the replay buffer and snapshot, each factor's state, the

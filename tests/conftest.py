@@ -20,6 +20,8 @@ import tqdm  # noqa: E402
 
 tqdm.tqdm.monitor_interval = 0
 
+from transformers import TrainerCallback  # noqa: E402 - after the offline settings above
+
 
 @pytest.fixture(scope="session")
 def tokenizer():
@@ -47,6 +49,18 @@ def record_trained_rows(handle: Any) -> list[np.ndarray]:
 
     handle.scores.update = recording_update
     return steps
+
+
+class StopAt(TrainerCallback):
+    """Ends training after optimizer step `step` (a stand-in for an interruption)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+        return control
 
 
 def make_trainer(

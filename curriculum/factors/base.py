@@ -28,12 +28,13 @@ class RowData:
 @dataclass(frozen=True)
 class Observation:
     """One optimizer step's scorable observations: rows, their loss and confidence, whether each is the row's first
-    visit (a row twice in the step: its first occurrence only), and the step."""
+    visit (a row twice in the step: its first occurrence only; None unless a factor `wants_first_visits`), and the
+    step."""
 
     rows: np.ndarray
     loss: np.ndarray
     confidence: np.ndarray
-    first: np.ndarray
+    first: np.ndarray | None
     step: int
 
 
@@ -65,6 +66,8 @@ class Factor:
     """
 
     name: ClassVar[str] = ""
+    # Whether `observe` reads `Observation.first` (computing it costs a lookup and a sort of the step's rows).
+    wants_first_visits: bool = False
 
     @classmethod
     def build(cls, config: Any, rows: RowData, built: dict[str, "Factor"]) -> "Factor | None":

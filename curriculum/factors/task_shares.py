@@ -41,6 +41,7 @@ class TaskShares(Factor):
         if config.task_signal == "progress":
             mass = np.bincount(self.groups, weights=duplicate_weights, minlength=self.num_groups)
             self.progress = TaskProgress(mass, period=rows.refresh_steps, gamma=self.gamma, min_share=self.min_share)
+        self.wants_first_visits = self.progress is not None
         self.empty: np.ndarray | None = None  # groups without a row that can be drawn
         self.last: np.ndarray | None = None  # the shares of the latest refresh
 

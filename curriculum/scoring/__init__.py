@@ -3,9 +3,7 @@ local instruct model's quality, Bloom level and discipline count, combined by TH
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from ..lazy import lazy_getattr
 from .registry import JUDGE_SCORERS, MODEL_SCORERS, SCORERS
 
 # The public API is `score_dataset` and `select_top` (and the `curriculum score` / `select` commands); the other
@@ -23,9 +21,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from conftest import make_trainer, record_trained_rows  # noqa: E402
+from conftest import StopAt, make_trainer, record_trained_rows  # noqa: E402
 
 RECORDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "records.npz")
 TABLE = ("loss", "confidence", "first_loss", "confidence_var", "count")
@@ -91,15 +91,9 @@ def _case(name: str, tokenizer: Any, root: str) -> dict[str, np.ndarray]:
 
 def _elastic(tokenizer: Any, root: str) -> dict[str, np.ndarray]:
     """A run of 64 samples in global batches of 8 stopped after its checkpoint at step 2, resumed in batches of 4."""
-    from transformers import TrainerCallback
-
-    class StopAt3(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            control.should_training_stop = state.global_step >= 3
-
     dataset = _graded("trainer", tokenizer)
     out = os.path.join(root, "elastic")
-    _run("trainer", dataset, tokenizer, out, _settings(), max_steps=8, save_steps=2, callbacks=[StopAt3()])
+    _run("trainer", dataset, tokenizer, out, _settings(), max_steps=8, save_steps=2, callbacks=[StopAt(3)])
     trainer, handle, rows = _run("trainer", dataset, tokenizer, out, _settings(), max_steps=16, batch_size=2,
                                  resume=os.path.join(out, "checkpoint-2"))
     return _record(trainer, handle, rows)

@@ -6,24 +6,13 @@ import os
 
 import numpy as np
 import pytest
-from transformers import TrainerCallback
 
-from conftest import make_trainer, record_trained_rows
+from conftest import StopAt, make_trainer, record_trained_rows
 from curriculum import CurriculumConfig
 from curriculum.checkpoint import STATE_FILE
 from curriculum.toy import make_graded_dataset, tokenize_for_causal_lm
 
 MAX_STEPS, SAVE_STEPS = 10, 4
-
-
-class StopAt(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= self.step:
-            control.should_training_stop = True
-        return control
 
 
 def _config() -> CurriculumConfig:
