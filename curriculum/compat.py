@@ -43,12 +43,15 @@ def remove_unused_columns(trainer: Any, dataset: Any) -> Any:
     return trainer._remove_unused_columns(dataset, description="Training")
 
 
-def train_dataloader(trainer: Any, dataset: Any, sampler_fn: Callable[[Any], Any]) -> Any:
-    """The Trainer's own training dataloader (workers, pinning, accelerate's preparation) over `dataset`."""
+def train_dataloader(
+    trainer: Any, dataset: Any, sampler_fn: Callable[[Any], Any], batch_size: int | None = None
+) -> Any:
+    """The Trainer's own training dataloader (workers, pinning, accelerate's preparation) over `dataset`, batches
+    of `batch_size` rows per process (default: the per-device training batch)."""
     return trainer._get_dataloader(
         dataset=dataset,
         description="Training",
-        batch_size=trainer._train_batch_size,
+        batch_size=trainer._train_batch_size if batch_size is None else batch_size,
         sampler_fn=sampler_fn,
         is_training=True,
     )

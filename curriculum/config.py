@@ -31,6 +31,10 @@ class CurriculumConfig:
         signal (`str`, *optional*, defaults to `"loss"`):
             Per-row signal whose quantile rank is the difficulty: `"loss"` (running mean token NLL), `"confidence"`
             (uses 1 - running mean target-token probability) or `"learnability"` (first loss - current loss).
+            `"pass_rate"` (TRL's `GRPOTrainer` only): the difficulty of a prompt is 1 - its predicted pass rate, the
+            share of its completions that pass (see `pass_threshold`), not a rank; prompts never rolled out take the
+            pass rate of their scored near-duplicates or their task's mean. The default schedule is then a constant
+            target of 0.5 (a pass rate of 1/2, where a group of completions carries the most signal).
         group_column (`str` or `None`, *optional*):
             Dataset column (for example a task label) within which difficulty is ranked. Strongly recommended when
             the data mixes tasks: a row's loss is mostly a property of its task. Missing labels (None, NaN) form one
@@ -89,6 +93,23 @@ class CurriculumConfig:
             `"samples"`: progress counts samples consumed. `"unique_rows"`: it counts distinct rows trained on, so
             replays cost no budget (the label-efficient setting); the budget then defaults to the dataset size.
 
+        > Rollouts (signal `"pass_rate"`)
+
+        pass_threshold (`float`, *optional*, defaults to `0.5`):
+            A completion passes when its reward (the weighted sum of the reward functions, as GRPO computes it) is
+            at least this; with `pass_rate_from="scaled_reward"` it is not used.
+        pass_rate_from (`str`, *optional*, defaults to `"threshold"`):
+            `"threshold"`: a prompt's pass rate is the share of its completions that pass. `"scaled_reward"`: the
+            mean reward rescaled from `reward_range` to [0, 1] (for graded rewards).
+        reward_range (`list[float]`, *optional*, defaults to `[0.0, 1.0]`):
+            Lowest and highest reward, for `pass_rate_from="scaled_reward"`.
+        balanced_filtering (`bool`, *optional*, defaults to `True`):
+            Multiply a prompt's weight by the probability that its group of G completions is neither all passing nor
+            all failing, 1 - p^G - (1 - p)^G, p its predicted pass rate: a group whose rewards are all equal has zero
+            advantage and trains nothing (balanced filtering, Bae et al. 2025).
+        replay_max_age (`int`, *optional*, defaults to `4`):
+            Rollout replay: most generation rounds a rollout group stays replayable.
+
         > Score sharing
 
         share_scores (`str`, *optional*, defaults to `"duplicates"`):
@@ -124,8 +145,11 @@ class CurriculumConfig:
 
         replay_share (`float`, *optional*, defaults to `0.0`):
             Share of every global batch (rounded to whole rows) drawn from the replay buffer; 0 disables replay.
+            Under `GRPOTrainer`: the share of each generation batch's prompt groups taken from recent rollouts
+            (with their behaviour log-probabilities) instead of being generated (rollout replay, DOTS+RR).
         replay_buffer_size (`int`, *optional*, defaults to `512`):
-            Most rows held by the buffer: a FIFO without duplicates of recently trained, valuable rows.
+            Most rows held by the buffer: a FIFO without duplicates of recently trained, valuable rows (under
+            `GRPOTrainer`: most rollout groups held per process).
         replay_value (`str`, *optional*, defaults to `"loss"`):
             What makes a trained row valuable: its `"loss"` or `"learnability"` quantile within its group, or
             `"near_target"`: its difficulty close to the current target.
@@ -169,7 +193,7 @@ class CurriculumConfig:
     """
 
     signal: str = _field(
-        "loss", "Per-row signal ranked into a difficulty.", choices=("loss", "confidence", "learnability", "rho")
+        "loss", "Per-row signal ranked into a difficulty.", choices=("loss", "confidence", "learnability", "rho", "pass_rate")
     )
     reference_column: str | None = _field(None, "Reference loss per row for signal `rho` (current - reference).")
     group_column: str | None = _field(None, "Dataset column within which difficulty is ranked (e.g. a task label).")
@@ -223,6 +247,16 @@ class CurriculumConfig:
     )
     task_gamma: float = _field(1.0, "Exponent of the inverse task confidence.", min=0.0)
     task_min_share: float = _field(0.0, "Least share of the sampling mass per task.", min=0.0, max_exclusive=1.0)
+    pass_threshold: float = _field(0.5, "Least reward (weighted sum of the reward functions) of a passing completion.")
+    pass_rate_from: str = _field(
+        "threshold", "A prompt's pass rate: the share of passing completions, or the mean reward scaled to [0, 1].",
+        choices=("threshold", "scaled_reward"),
+    )
+    reward_range: list[float] = _field([0.0, 1.0], "Lowest and highest reward, for `pass_rate_from: scaled_reward`.")
+    balanced_filtering: bool = _field(
+        True, "Weight prompts by the chance that their completions neither all pass nor all fail (pass_rate)."
+    )
+    replay_max_age: int = _field(4, "Most generation rounds a rollout group stays replayable (GRPO).", min=1)
     share_scores: str = _field(
         "none",
         "Share scores between duplicate rows, and pass them on to unseen near-duplicates.",
@@ -289,9 +323,29 @@ class CurriculumConfig:
             raise ConfigError(
                 f"reference_column={self.reference_column!r} is only used with signal='rho', but signal={self.signal!r}"
             )
+        if self.signal == "pass_rate":
+            self._check_pass_rate()
         if self.group_column is not None and self.group_column == self.prior_column:
             raise ConfigError(
                 f"group_column and prior_column should name different columns, but both are {self.group_column!r}"
+            )
+
+    def _check_pass_rate(self) -> None:
+        if (self.schedule, self.start, self.end) == ("linear", 0.3, 0.6):  # the loss defaults: target a pass rate 1/2
+            self.schedule, self.start, self.end = "constant", 0.5, 0.5
+        if len(self.reward_range) != 2 or not self.reward_range[0] < self.reward_range[1]:
+            raise ConfigError(
+                f"reward_range should be [lowest, highest] reward with lowest < highest, but got {self.reward_range!r}"
+            )
+        if self.noise_filter != "none":
+            raise ConfigError(
+                f"noise_filter={self.noise_filter!r} finds wrong answers among supervised rows by their loss; with "
+                "signal='pass_rate' the rows are prompts without answers: use noise_filter='none'"
+            )
+        if self.replay_value != "loss" or self.replay_threshold != 0.5:
+            raise ConfigError(
+                "replay_value and replay_threshold choose supervised rows to replay; with signal='pass_rate' rollout "
+                "replay keeps every recent group whose advantages are not all zero: leave them at their defaults"
             )
 
     # ------------------------------------------------------------------ loading

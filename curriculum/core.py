@@ -17,6 +17,7 @@ from .layout import StreamLayout
 from .monitor import StreamMonitor
 from .noise import noise_posterior
 from .replay import ReplayPolicy
+from .rollouts import GroupStats, RolloutStats, group_statistics
 from .scores import ScoreTable
 from .sharing import ScoreSharing
 from .weights import normalized_entropy, sampling_weights
@@ -82,7 +83,7 @@ class Curriculum:
         group_names: Sequence[str] | None = None, prior: np.ndarray | None = None, reference: np.ndarray | None = None,
         sharing: ScoreSharing | None = None, copies_of: np.ndarray | None = None,
         confidence_prior: np.ndarray | None = None, global_batch: int = 1, max_steps: int | None = None,
-        epochs: float = 1.0, unscorable: np.ndarray | None = None,
+        epochs: float = 1.0, unscorable: np.ndarray | None = None, num_generations: int = 1,
     ) -> None:
         self.layout = StreamLayout(config, num_rows, global_batch, max_steps, epochs)
         self.config = config
@@ -93,16 +94,20 @@ class Curriculum:
         self.num_groups = 0 if self.groups is None else int(self.groups.max()) + 1
         self.group_names = None if group_names is None else [str(name) for name in group_names]
         self.difficulty = Difficulty(config.signal, groups=self.groups, prior=prior, reference=reference,
-                                     sharing=sharing)
+                                     sharing=sharing, num_generations=num_generations)
         self.schedule = config.schedule_fn()
         rows = RowData(num_rows, self.groups, self.num_groups, sharing, copies_of, confidence_prior, unscorable,
-                       self.refresh_steps)
+                       self.refresh_steps, num_generations)
         self.factors: dict[str, Factor] = build_factors(config, rows)
         self._unscorable = self.factors["unscorable"]
         self._wants_first_visits = any(f.wants_first_visits for f in self.factors.values())
         if self._unscorable.mask is not None:
             self._drawable_changed()
-        self.replay = ReplayPolicy.from_config(config, self.groups, self.refresh_steps)
+        # Under GRPO (signal "pass_rate") rows are prompts: rollouts, not rows, are replayed (by the trainer's side).
+        rl = config.signal == "pass_rate"
+        self.replay = None if rl else ReplayPolicy.from_config(config, self.groups, self.refresh_steps)
+        self.rollouts = RolloutStats(num_rows, config.ema) if rl else None
+        self.num_generations = num_generations
         self.monitor = StreamMonitor()
         self.step = 0
         self._last: dict[str, Any] = {}
@@ -227,6 +232,23 @@ class Curriculum:
         if replayed is not None:
             self.monitor.replays(replayed)
 
+    def observe_rollouts(self, rows: np.ndarray, rewards: np.ndarray, step: int, replayed: int = 0) -> GroupStats:
+        """Fold in one GRPO generation round (`step`, 1 for the first): the prompt row of each group and the
+        groups' rewards, `num_generations` consecutive rewards per group in the order of `rows` (as GRPO gathers
+        them; NaN: no reward), and the completions replayed instead of generated that round. Each prompt is scored by
+        its group's pass rate (its `loss` is 1 - pass rate, its `confidence` the pass rate); returns the groups'
+        [`~curriculum.rollouts.GroupStats`]."""
+        if self.rollouts is None:
+            raise ValueError(f"observe_rollouts needs signal='pass_rate', but signal={self.config.signal!r}")
+        c = self.config
+        stats = group_statistics(rewards, self.num_generations, c.pass_threshold, c.pass_rate_from, c.reward_range)
+        scored = np.isfinite(stats.pass_rate)
+        rows = np.asarray(rows, dtype=np.int64)
+        self.rollouts.observe(rows, stats, replayed)
+        rate = stats.pass_rate[scored]
+        self.observe(rows[scored], loss=1.0 - rate, confidence=rate, step=step)
+        return stats
+
     def _drawable_changed(self) -> None:
         """Tell the factors which rows can be drawn; with `budget_unit="unique_rows"` the budget is those rows."""
         drawable = self._unscorable.drawable()
@@ -263,8 +285,9 @@ class Curriculum:
         return out
 
     def _parts(self) -> list[Any]:
-        """The factors, then the replay policy when on: what observes, reports and checkpoints beside the table."""
-        return [*self.factors.values(), *([self.replay] if self.replay is not None else [])]
+        """The factors, then the replay policy or the rollout statistics when on: what reports and checkpoints
+        beside the table."""
+        return [*self.factors.values(), *(part for part in (self.replay, self.rollouts) if part is not None)]
 
     @property
     def last_refresh(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .blocks import for_blocks
+from .pass_rate import predicted_pass_rate
 from .scores import ScoreTable
 from .sharing import ScoreSharing
 
@@ -308,7 +309,8 @@ class Difficulty:
     Args:
         signal (`str`, *optional*, defaults to `"loss"`):
             `"loss"`, `"confidence"` (ranks 1 - confidence), `"learnability"` (first loss - current loss) or
-            `"rho"` (current loss - `reference`).
+            `"rho"` (current loss - `reference`); or `"pass_rate"`: 1 - the predicted pass rate
+            ([`~curriculum.pass_rate.predicted_pass_rate`]), not ranked.
         groups (`np.ndarray` or `None`, *optional*):
             Integer group code per row (see [`encode_groups`]); ranks are computed within each group.
         prior (`np.ndarray` or `None`, *optional*):
@@ -317,6 +319,8 @@ class Difficulty:
             Reference loss per row, for `signal="rho"`.
         sharing ([`~curriculum.sharing.ScoreSharing`] or `None`, *optional*):
             Shares the signal between duplicates and passes it on to unseen near-duplicates before ranking.
+        num_generations (`int`, *optional*, defaults to `1`):
+            Completions per prompt and visit, for `signal="pass_rate"`.
 
     Example:
 
@@ -338,12 +342,14 @@ class Difficulty:
         prior: np.ndarray | None = None,
         reference: np.ndarray | None = None,
         sharing: ScoreSharing | None = None,
+        num_generations: int = 1,
     ):
         if signal == "rho" and reference is None:
             raise ValueError("signal='rho' needs a per-row reference loss (reference=...)")
         self.signal = signal
         self.reference = None if reference is None else np.asarray(reference, dtype=np.float64)
         self.sharing = sharing
+        self.num_generations = num_generations
         self.groups = None if groups is None else _integer_codes(groups)  # kept in their (narrow) dtype
         self.prior_rank = None
         if prior is not None:
@@ -355,9 +361,11 @@ class Difficulty:
         if self.signal == "rho":
             reference = self.reference if rows is None else self.reference[rows]
             return table.signal("loss", rows) - reference
-        return table.signal(self.signal, rows)
+        return table.signal("confidence" if self.signal == "pass_rate" else self.signal, rows)
 
     def __call__(self, table: ScoreTable) -> np.ndarray:
+        if self.signal == "pass_rate":  # not a rank: 1 - the predicted pass rate, so that a target of 0.5 means p = 1/2
+            return 1.0 - predicted_pass_rate(table, self.num_generations, self.groups, self.sharing)
         values = self.values(table)
         if self.sharing is not None:
             values = self.sharing.share(values)

@@ -65,6 +65,7 @@ def from_arrays(
     max_steps: int | None = None,
     epochs: float = 1.0,
     unscorable: Sequence[bool] | None = None,
+    num_generations: int = 1,
 ) -> dict[str, Any]:
     """The constructor's arguments from per-row arrays (see [`~curriculum.Curriculum.from_arrays`]): group labels
     coded, score sharing from `texts` (copies by `prompts` with `duplicate_key="prompt"`), numbers as float64."""
@@ -83,6 +84,7 @@ def from_arrays(
         "max_steps": max_steps,
         "epochs": epochs,
         "unscorable": None if unscorable is None else np.asarray(unscorable, dtype=bool),
+        "num_generations": num_generations,
     }
 
 

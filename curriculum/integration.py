@@ -14,7 +14,7 @@ import torch
 from transformers import Trainer
 
 from . import columns, compat
-from .callbacks import CurriculumCallback
+from .callbacks import CurriculumCallback, RolloutCurriculumCallback
 from .config import CurriculumConfig
 from .core import Curriculum
 from .runtime import Runtime
@@ -22,6 +22,7 @@ from .data import INDEX_KEY, IndexCollator, IndexedDataset
 from .distributed import check_process_count
 from .fused_head import FusedHead
 from .resume import data_fingerprint, newest_complete_checkpoint
+from .rollout_buffer import RolloutBuffer
 from .samplers import CurriculumSampler
 from .scores import ScoreTable
 
@@ -55,17 +56,27 @@ class CurriculumHandle:
 
 
 def _global_batch_size(args: Any) -> int:
-    """Samples per optimizer step: per-device batch x devices per process x processes x gradient accumulation."""
+    """Rows the curriculum draws per step: per optimizer step, per-device batch x devices per process x processes x
+    gradient accumulation; under GRPO, per generation round, its prompts (see [`~curriculum.grpo.grpo_stream`])."""
+    if _grpo().is_grpo(args):
+        return _grpo().grpo_stream(args)[0]
     return args.train_batch_size * args.gradient_accumulation_steps * args.world_size
 
 
-def _blocks_ahead(args: Any, block_size: int) -> int:
+def _grpo():
+    from . import grpo  # it builds on this module
+
+    return grpo
+
+
+def _blocks_ahead(args: Any, block_size: int, round_rows: int | None = None) -> int:
     """Blocks the sampler draws ahead of training: enough to cover what the data loaders read ahead of the step
     being trained (accelerate's one batch, the workers' prefetch, one more for safety), in samples of all
-    processes."""
+    processes; under GRPO (`round_rows` prompts per generation round) a batch read ahead may start a new round."""
     workers = args.dataloader_num_workers
     prefetch = (args.dataloader_prefetch_factor or 2) * workers if workers > 0 else 0
-    ahead_samples = (2 + prefetch) * args.train_batch_size * args.world_size
+    batch = args.train_batch_size * args.world_size if round_rows is None else round_rows
+    ahead_samples = (2 + prefetch) * batch
     return max(1, math.ceil(ahead_samples / block_size))
 
 
@@ -81,18 +92,29 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
     >>> trainer = MyCurriculumTrainer(..., curriculum=handle)  # doctest: +SKIP
     ```
     """
+    grpo = _grpo().is_grpo(args)
+    if grpo:  # a step is a generation round of `global_batch` prompts, each rolled out `num_generations` times
+        global_batch, max_steps, generations = _grpo().grpo_stream(args)
+    else:
+        global_batch, max_steps, generations = _global_batch_size(args), args.max_steps, 1
     curriculum = Curriculum.from_dataset(
         config,
         dataset,
-        global_batch=_global_batch_size(args),
-        max_steps=args.max_steps,
+        global_batch=global_batch,
+        max_steps=max_steps,
         epochs=args.num_train_epochs,
-        unscorable=_unsupervised_rows(dataset),
+        unscorable=None if grpo else _unsupervised_rows(dataset),
+        num_generations=generations,
     )
     seed = config.seed if config.seed is not None else (args.data_seed if args.data_seed is not None else args.seed)
     runtime = Runtime()
-    sampler = CurriculumSampler(curriculum, seed=seed, ahead=_blocks_ahead(args, curriculum.block_size), wait=runtime.join)
-    callback = CurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime)
+    ahead = _blocks_ahead(args, curriculum.block_size, global_batch if grpo else None)
+    sampler = CurriculumSampler(curriculum, seed=seed, ahead=ahead, wait=runtime.join)
+    if grpo:
+        buffer = RolloutBuffer(config.replay_buffer_size, config.replay_max_age, generations) if config.replay_share else None
+        callback = RolloutCurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime, buffer=buffer)
+    else:
+        callback = CurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime)
     return CurriculumHandle(curriculum, sampler, callback, runtime)
 
 
@@ -111,16 +133,18 @@ def _is_trl_sft(trainer: Any) -> bool:
     return isinstance(trainer, SFTTrainer)
 
 
-def check_supported(trainer: Any) -> None:
-    """Raise a clear error for training set-ups whose batches cannot be mapped back to dataset rows."""
+def check_supported(trainer: Any, config: CurriculumConfig | None = None) -> None:
+    """Raise a clear error for training set-ups whose batches cannot be mapped back to dataset rows (or that the
+    curriculum's `config`, by default the attached one's, cannot serve)."""
     args = trainer.args
     dataset = trainer.train_dataset
-    if dataset is None:
-        raise ValueError("the curriculum needs a `train_dataset` on the Trainer")
-    if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
+    check_dataset(dataset)
+    handle = trainer.__dict__.get("_curriculum_handle")
+    config = config if config is not None else None if handle is None else handle.config
+    if config is not None and config.signal == "pass_rate":
         raise ValueError(
-            f"the curriculum samples rows by index, so it needs a map-style dataset with a length; got "
-            f"{type(dataset).__name__}. Load the data as a `datasets.Dataset` (not streaming)."
+            "signal='pass_rate' scores prompts by the rewards of their completions, which only TRL's GRPOTrainer "
+            f"computes; {type(trainer).__name__} trains on supervised answers: use signal='loss' (the default)"
         )
     if getattr(args, "use_liger_kernel", False) and not _is_trl_sft(trainer):
         _check_fused_head(trainer)
@@ -140,9 +164,20 @@ def check_supported(trainer: Any) -> None:
             f"the curriculum supports causal language models; {type(trainer.model).__name__} does not use a "
             "causal-LM loss (labels shifted by one)"
         )
+    _check_labels(trainer)
+
+
+def check_dataset(dataset: Any) -> None:
+    """Raise a clear error unless `dataset` is a non-empty map-style dataset (rows are drawn by index)."""
+    if dataset is None:
+        raise ValueError("the curriculum needs a `train_dataset` on the Trainer")
+    if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
+        raise ValueError(
+            f"the curriculum samples rows by index, so it needs a map-style dataset with a length; got "
+            f"{type(dataset).__name__}. Load the data as a `datasets.Dataset` (not streaming)."
+        )
     if len(dataset) == 0:
         raise ValueError("the training dataset is empty")
-    _check_labels(trainer)
 
 
 def _check_fused_head(trainer: Any) -> None:
@@ -312,9 +347,13 @@ class CurriculumTrainerMixin:
             resume_from_checkpoint = None
         self._curriculum_step = None
         if resume_from_checkpoint is not None:
-            self.curriculum_handle.callback.load(resume_from_checkpoint)
-            self._curriculum_step = self.curriculum_handle.curriculum.step
+            self._curriculum_resume(resume_from_checkpoint)
         return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _curriculum_resume(self, folder: str) -> None:
+        """Restore the curriculum's state from checkpoint `folder`, before the Trainer restores its own."""
+        self.curriculum_handle.callback.load(folder)
+        self._curriculum_step = self.curriculum_handle.curriculum.step
 
     def _load_callback_state(self) -> None:
         super()._load_callback_state()
@@ -329,10 +368,13 @@ class CurriculumTrainerMixin:
         # older checkpoints. Writing the curriculum's state here makes it part of every checkpoint that has a
         # trainer_state.json, so a run killed while saving leaves an older complete checkpoint to resume from. Every
         # process holds the same state: the ones that save (one per node with save_on_each_node) write it.
+        if self._is_checkpoint(output_dir, _internal_call) and self.args.should_save:
+            self.curriculum_handle.callback.save(output_dir)
+
+    def _is_checkpoint(self, output_dir: str | None, internal: bool) -> bool:
+        """Whether `save_model` is writing the checkpoint of the current step (not a user's save)."""
         step = self.state.global_step
-        if _internal_call and output_dir and os.path.basename(os.path.normpath(output_dir)) == f"checkpoint-{step}":
-            if self.args.should_save:
-                self.curriculum_handle.callback.save(output_dir)
+        return bool(internal and output_dir and os.path.basename(os.path.normpath(output_dir)) == f"checkpoint-{step}")
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:
@@ -343,11 +385,11 @@ class CurriculumTrainerMixin:
 _CLASSES: dict[type, type] = {}
 
 
-def _curriculum_class(cls: type) -> type:
+def _curriculum_class(cls: type, mixin: type) -> type:
     if issubclass(cls, CurriculumTrainerMixin):
         return cls
     if cls not in _CLASSES:
-        _CLASSES[cls] = type(f"Curriculum{cls.__name__}", (CurriculumTrainerMixin, cls), {"__module__": __name__})
+        _CLASSES[cls] = type(f"Curriculum{cls.__name__}", (mixin, cls), {"__module__": __name__})
     return _CLASSES[cls]
 
 
@@ -384,12 +426,21 @@ def attach(trainer: Trainer, config: CurriculumConfig | None = None) -> Curricul
         raise TypeError(f"attach() needs a transformers.Trainer (or a subclass), got {type(trainer).__name__}")
     if trainer.__dict__.get("_curriculum_handle") is not None:
         raise ValueError("this trainer already has a curriculum attached")
-    config = config if config is not None else CurriculumConfig()
-    check_supported(trainer)
+    grpo = _grpo()
+    if grpo.is_grpo(trainer):
+        config = config if config is not None else CurriculumConfig(signal="pass_rate")
+        grpo.check_grpo_supported(trainer)
+        grpo.check_grpo_config(trainer, config)
+        mixin = grpo.CurriculumGRPOMixin
+    else:
+        config = config if config is not None else CurriculumConfig()
+        check_supported(trainer, config)
+        mixin = CurriculumTrainerMixin
     handle = build_curriculum(config, trainer.train_dataset, trainer.args)
-    _check_unsupervised_rows(trainer, handle.curriculum)
+    if mixin is CurriculumTrainerMixin:
+        _check_unsupervised_rows(trainer, handle.curriculum)
     trainer.add_callback(handle.callback)
-    trainer.__class__ = _curriculum_class(type(trainer))  # its __init__ does not run: the handle is set here
+    trainer.__class__ = _curriculum_class(type(trainer), mixin)  # its __init__ does not run: the handle is set here
     trainer._curriculum_handle = handle
     trainer._install_curriculum()
     return handle

@@ -13,8 +13,9 @@ REFRESHES_PER_EPOCH = 1000
 
 
 def default_refresh_steps(config: Any, epoch_steps: int) -> int:
-    """`config.refresh_every_steps`, or when unset `max(10, epoch_steps // 1000)`: a recomputation of the weights
-    costs O(rows), so on large datasets one per thousandth of an epoch keeps its cost per step bounded.
+    """`config.refresh_every_steps`, or when unset `max(10, epoch_steps // 1000)` (`max(1, ...)` generation rounds
+    with `signal="pass_rate"`): a recomputation of the weights costs O(rows), so on large datasets one per
+    thousandth of an epoch keeps its cost per step bounded.
 
     Example:
 
@@ -28,7 +29,9 @@ def default_refresh_steps(config: Any, epoch_steps: int) -> int:
     """
     if config.refresh_every_steps is not None:
         return config.refresh_every_steps
-    return max(MIN_REFRESH_STEPS, epoch_steps // REFRESHES_PER_EPOCH)
+    # Under GRPO a step is a generation round, far costlier than a recomputation: refresh every round.
+    least = 1 if config.signal == "pass_rate" else MIN_REFRESH_STEPS
+    return max(least, epoch_steps // REFRESHES_PER_EPOCH)
 
 
 class StreamLayout:

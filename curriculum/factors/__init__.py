@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .balanced import BalancedFiltering
 from .base import Factor, Observation, RowData
 from .duplicates import DuplicateWeights
 from .noise_filter import NoiseFilter
@@ -15,7 +16,9 @@ __all__ = ["FACTORS", "Factor", "Observation", "RowData", "build_factors"]
 
 # Every factor class, in the order their per-row factors multiply (a factor may ask those before it). A new factor
 # is one module and one line here.
-FACTORS: tuple[type[Factor], ...] = (UnscorableRows, DuplicateWeights, TaskShares, NoiseFilter, RevisitPenalty)
+FACTORS: tuple[type[Factor], ...] = (
+    UnscorableRows, DuplicateWeights, TaskShares, NoiseFilter, RevisitPenalty, BalancedFiltering
+)
 
 
 def build_factors(config: Any, rows: RowData) -> dict[str, Factor]:

@@ -13,7 +13,8 @@ __all__ = ["Factor", "Observation", "RowData"]
 @dataclass(frozen=True)
 class RowData:
     """What a factor may know about the rows when it is built: their number, their group (task) codes and the
-    number of groups, their score sharing, the per-row inputs of the config's columns, and the refresh cadence."""
+    number of groups, their score sharing, the per-row inputs of the config's columns, the refresh cadence, and the
+    completions per prompt (`num_generations`, under `GRPOTrainer`)."""
 
     num_rows: int
     groups: np.ndarray | None = None
@@ -23,6 +24,7 @@ class RowData:
     confidence_prior: np.ndarray | None = None
     unscorable: np.ndarray | None = None
     refresh_steps: int = 1
+    num_generations: int = 1
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,7 @@ def test_wrong_type(key, value, pattern):
 
 
 OUT_OF_RANGE = [
+    ("replay_max_age", 0, r"replay_max_age should be >= 1, but got replay_max_age=0"),
     ("ema", -0.1, r"ema should be >= 0\.0, but got ema=-0\.1"),
     ("ema", 1.0, r"ema should be < 1\.0, but got ema=1\.0"),
     ("ema", 1.5, r"ema should be < 1\.0, but got ema=1\.5"),
@@ -234,10 +235,10 @@ def test_strategy_combinations(values, pattern):
 @pytest.mark.parametrize(
     "key, value, allowed",
     [
-        ("signal", "perplexity", ["loss", "confidence", "learnability", "rho"]),
+        ("signal", "perplexity", ["loss", "confidence", "learnability", "rho", "pass_rate"]),
         ("schedule", "quadratic", list(SCHEDULES)),
         ("kernel", "box", ["laplace", "gaussian"]),
-        ("signal", "Loss", ["loss", "confidence", "learnability", "rho"]),
+        ("signal", "Loss", ["loss", "confidence", "learnability", "rho", "pass_rate"]),
     ],
 )
 def test_bad_choice(key, value, allowed):

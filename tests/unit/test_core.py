@@ -32,7 +32,7 @@ def _observe(curriculum: Curriculum, steps: int, seed: int = 0) -> None:
 
 
 def test_factors_are_built_from_the_config_in_registry_order():
-    assert [cls.name for cls in FACTORS] == ["unscorable", "duplicates", "tasks", "noise", "revisit"]
+    assert [cls.name for cls in FACTORS] == ["unscorable", "duplicates", "tasks", "noise", "revisit", "balanced"]
     assert list(_curriculum().factors) == ["unscorable", "duplicates", "tasks", "noise", "revisit"]
     plain = _curriculum(share_scores="none", noise_filter="none", revisit_penalty=0.0, task_balance=False)
     assert list(plain.factors) == ["unscorable"]  # always on: the rows that can be drawn
