@@ -160,13 +160,19 @@ class Curriculum:
         c = self.config
         difficulty = self.difficulty(self.scores)
         target = self.target(position)
-        shares = product = drawable = None
+        shares = product = drawable = scale = None
         for factor in self.factors.values():
             part = factor.row_factor(self.scores)
             if part is not None:
                 product = part if product is None else product * part
             shares = factor.shares(self.scores) if shares is None else shares
+            part = factor.share_factor(self.scores)
+            if part is not None:
+                scale = part if scale is None else scale * part
             drawable = factor.drawable() if drawable is None else drawable
+        if shares is not None and scale is not None:
+            shares = shares * scale
+            shares /= shares.sum()
         probs = sampling_weights(difficulty, target, c.kernel, c.width, c.uniform_mix,
                                  self.groups if shares is not None else None, shares, product, eligible=drawable)
         self._last = {"target": target, "entropy": normalized_entropy(probs), "shares": shares}

@@ -86,6 +86,10 @@ class Factor:
         """Per-group shares of the sampling mass at a refresh (None: no group balance)."""
         return None
 
+    def share_factor(self, scores: Any) -> np.ndarray | None:
+        """Per-group factor of the shares at a refresh, called after `row_factor` (None: 1 for every group)."""
+        return None
+
     def drawable(self) -> np.ndarray | None:
         """Mask of the rows that can be drawn at all (None: every row)."""
         return None
