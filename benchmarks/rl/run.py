@@ -40,7 +40,7 @@ class Size:
     max_completion_length: int = 8
     rounds: int = 150  # uniform's generation rounds: the completion budget is rounds x prompts x generations
     learning_rate: float = 1e-4
-    eval_points: int = 10  # held-out evaluations at equal steps of the budget (plus one before training)
+    eval_points: int = 8  # held-out evaluations at equal steps of the budget (plus one before training)
     seeds: tuple[int, ...] = (0, 1, 2)
 
     @property
@@ -76,17 +76,12 @@ def exact_match(prompts: list[Any], completions: list[str], answer: list[str], *
 # ---------------------------------------------------------------------------------------------------- warm-up
 
 
-def _sft_dataset(rows: list[dict[str, Any]], tok: Any) -> Any:
-    import datasets
-
-    eos = tok.eos_token_id
-
-    def encode(row: dict[str, Any]) -> dict[str, Any]:
-        p = tok(row["prompt"])["input_ids"]
-        c = tok(row["answer"])["input_ids"] + [eos]
-        return {"input_ids": p + c, "labels": [-100] * len(p) + c}
-
-    return datasets.Dataset.from_list(rows).map(encode, remove_columns=["prompt", "answer", "task", "level"])
+def _sft_dataset(rows: list[dict[str, Any]], tok: Any) -> list[dict[str, list[int]]]:
+    """Prompt + answer + EOS token ids, with the loss on the answer and EOS only."""
+    prompts = tok([r["prompt"] for r in rows])["input_ids"]
+    answers = tok([r["answer"] for r in rows])["input_ids"]
+    return [{"input_ids": p + a + [tok.eos_token_id], "labels": [-100] * len(p) + a + [tok.eos_token_id]}
+            for p, a in zip(prompts, answers)]
 
 
 def _collate(features: list[dict[str, Any]]) -> dict[str, Any]:
@@ -107,6 +102,7 @@ def warm_model(family: str, size: Size, cache: Path) -> tuple[Path, float]:
     once and cached under `cache` by its settings. Returns its folder and the seconds spent training (0 if cached)."""
     import torch
     from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
 
     from curriculum.toy import make_tiny_model, make_tokenizer
 
@@ -125,7 +121,9 @@ def warm_model(family: str, size: Size, cache: Path) -> tuple[Path, float]:
                                  weight_decay=0.0, logging_steps=max(1, size.warmup_steps // 10), report_to=[],
                                  save_strategy="no", use_cpu=True, seed=0, disable_tqdm=True,
                                  dataloader_num_workers=0)
-        Trainer(model=model, args=args, train_dataset=_sft_dataset(rows, tok), data_collator=_collate).train()
+        trainer = Trainer(model=model, args=args, train_dataset=_sft_dataset(rows, tok), data_collator=_collate)
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
@@ -267,6 +265,10 @@ def run_arm(arm: str, mix_name: str, seed: int, size: Size, cache: Path) -> dict
         )
         trainer = GRPOTrainer(model=model, reward_funcs=exact_match, args=args, train_dataset=dataset,
                               processing_class=tok)
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        for quiet in (PrinterCallback, ProgressCallback):
+            trainer.remove_callback(quiet)
         handle = None
         if arm != "uniform":
             handle = attach(trainer, CurriculumConfig(signal="pass_rate", group_column="task", replay_share=replay))

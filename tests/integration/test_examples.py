@@ -60,3 +60,17 @@ def test_default_config_holds_the_defaults():
     path = ROOT / "examples" / "configs" / "default.yaml"
     assert CurriculumConfig.from_yaml(path) == CurriculumConfig()
     assert set(yaml.safe_load(path.read_text())) == {f.name for f in dataclasses.fields(CurriculumConfig)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plain", [False, True])
+def test_train_grpo_runs_grpo_with_and_without_the_curriculum(tmp_path, plain):
+    args = ["--warmup-steps", "10", "--max-steps", "4", "--output-dir", str(tmp_path), *(["--no-curriculum"] * plain)]
+    out = check_ok(run_process([PYTHON, "examples/train_grpo.py", *args], TIMEOUT))
+    name = "plain GRPO" if plain else r"GRPO \+ curriculum \(grpo\.yaml\)"
+    assert re.search(rf"^{name}: 4 steps$", out, flags=re.MULTILINE), out
+    generated, replayed = map(int, re.search(r"Completions generated: (\d+), replayed: (\d+)", out).groups())
+    assert generated + replayed == 4 * 32 and (replayed == 0 or not plain), out
+    assert re.search(r"Groups with zero advantage: \d+% over training", out), out
+    assert re.search(r"Held-out accuracy: \d+\.\d% before GRPO, \d+\.\d% after", out), out
+    assert ("Task shares at the end: {'add': " in out) != plain, out

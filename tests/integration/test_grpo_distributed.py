@@ -1,0 +1,44 @@
+"""GRPO with the curriculum under torchrun (2 processes, gloo on CPU): identical tables and streams on both ranks."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+import numpy as np
+import pytest
+
+from processes import ROOT, check_ok, run_process
+
+HARNESS = ROOT / "tests" / "grpo_harness.py"
+WORLD = 2
+LAUNCH_TIMEOUT = 300  # a launch takes ~20 s on 2 CPU cores: room for a busy machine
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("replay", [0.0, 0.5])
+def test_both_ranks_hold_the_same_table_and_stream(tmp_path, replay):
+    launcher = ["torchrun", "--nproc_per_node", str(WORLD), "--master_port", str(_free_port())]
+    check_ok(run_process([*launcher, str(HARNESS), "--out", str(tmp_path), "--replay", str(replay)], LAUNCH_TIMEOUT,
+                         env={"OMP_NUM_THREADS": "1"}))
+    ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(WORLD)]
+    for key in ("loss", "confidence", "count", "stream", "completions", "replayed"):
+        np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
+    # Each rank rolled out its own share of every round; the table holds both ranks' groups.
+    rewards = np.concatenate([ranks[0]["rewards"], ranks[1]["rewards"]])
+    rows = np.unique(rewards[:, 0].astype(np.int64))
+    assert int(ranks[0]["count"].sum()) == len(rewards) // 4
+    assert set(np.flatnonzero(ranks[0]["count"])) == set(rows.tolist())
+    assert int(ranks[0]["completions"]) == len(rewards)
+    if replay:
+        assert int(ranks[0]["replayed"]) > 0
