@@ -26,9 +26,11 @@ class RolloutCurriculumCallback(CurriculumCallback):
     replay it also owns this process's [`~curriculum.rollout_buffer.RolloutBuffer`], saved beside the curriculum's
     state in every checkpoint (one file per process: each holds its own rollouts).
 
+    The other arguments (`curriculum`, `sampler`, `data_fingerprint`, `runtime`) are those of
+    [`~curriculum.callbacks.CurriculumCallback`]; the sampler is the prompt stream's
+    [`~curriculum.samplers.CurriculumSampler`].
+
     Args:
-        curriculum, sampler, data_fingerprint, runtime: as for [`~curriculum.callbacks.CurriculumCallback`]; the
-            sampler is the prompt stream's [`~curriculum.samplers.CurriculumSampler`].
         buffer ([`~curriculum.rollout_buffer.RolloutBuffer`], *optional*): the rollout replay buffer, when
             `replay_share > 0`.
 

@@ -23,6 +23,12 @@ PRIVATE_MEMBERS: tuple[tuple[str, str], ...] = (
     ("transformers.Trainer", "_loss_shifts_labels"),
     # Overridden by the mixin: called right after trainer_state.json is read on resume (elastic resume's hook).
     ("transformers.Trainer", "_load_callback_state"),
+    # Overridden by the GRPO mixin: the generation round (rows in, rollout replay spliced), the gathered rewards
+    # (the per-prompt scores), the loss and its per-token log-probabilities (the behaviour's, for replay).
+    ("trl.GRPOTrainer", "_generate_and_score_completions"),
+    ("trl.GRPOTrainer", "_calculate_rewards"),
+    ("trl.GRPOTrainer", "_compute_loss"),
+    ("trl.GRPOTrainer", "_get_per_token_logps_and_entropies"),
 )
 
 

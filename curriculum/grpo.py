@@ -173,7 +173,7 @@ class CurriculumGRPOMixin(CurriculumTrainerMixin):
         if unsupported:
             raise ValueError(f"rollout replay cannot splice generation batches with {unsupported}; set replay_share=0")
         device = fresh["prompt_ids"].device
-        pad = self._tokenizer.pad_token_id
+        pad = getattr(self.processing_class, "tokenizer", self.processing_class).pad_token_id
 
         def join(key: str, value: float, left: bool = False, fresh_value: torch.Tensor | None = None) -> torch.Tensor:
             rows = [*(fresh[key] if fresh_value is None else fresh_value), *replay[key].to(device)]
