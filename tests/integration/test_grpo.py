@@ -191,3 +191,13 @@ def test_rollout_replay_refuses_what_it_cannot_splice(changes, why):
     with pytest.raises(ValueError, match=r"replay_share=0.25 \(rollout replay\) is not supported here: " + why):
         check_grpo_config(_grpo_args(**changes), config)
     check_grpo_config(_grpo_args(**changes), CurriculumConfig(signal="pass_rate"))  # without replay: fine
+
+
+def test_supervised_trainers_refuse_the_pass_rate_signal(tmp_path, tokenizer):
+    from conftest import make_trainer
+    from curriculum import attach
+    from curriculum.toy import make_graded_dataset
+
+    trainer, _ = make_trainer("sft", make_graded_dataset(16), tokenizer, str(tmp_path), attach_curriculum=False)
+    with pytest.raises(ValueError, match=r"signal='pass_rate' .* only TRL's GRPOTrainer computes; SFTTrainer trains"):
+        attach(trainer, CurriculumConfig(signal="pass_rate"))
