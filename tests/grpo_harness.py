@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TASKS = ("solved", "mid", "impossible")
 
@@ -77,13 +78,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--replay", type=float, default=0.0)
+    parser.add_argument("--deepspeed", choices=["none", "zero2", "zero3"], default="none")
     a = parser.parse_args()
     import torch.distributed as dist
 
     from curriculum import CurriculumConfig
 
     config = CurriculumConfig(signal="pass_rate", group_column="task", replay_share=a.replay)
-    trainer, handle, reward = make_grpo(os.path.join(a.out, "run"), config=config, batch_size=4, max_steps=5)
+    deepspeed = {} if a.deepspeed == "none" else {"deepspeed": os.path.join(ROOT, "examples", "deepspeed", f"{a.deepspeed}.json")}
+    trainer, handle, reward = make_grpo(os.path.join(a.out, "run"), config=config, batch_size=4, max_steps=5, **deepspeed)
     trainer.train()
     rank = dist.get_rank() if dist.is_initialized() else 0
     t = handle.scores

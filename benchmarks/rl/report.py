@@ -42,11 +42,12 @@ def _runs(results: list[Run], mix: str, arm: str) -> list[Run]:
     return sorted((r for r in results if r["mix"] == mix and r["arm"] == arm), key=lambda r: r["seed"])
 
 
-def _at(run: Run, target: int) -> float | None:
-    """Held-out accuracy of `run` at the evaluation of completion target `target` (None if it never got there)."""
+def _at(run: Run, target: int, key: str = "accuracy") -> float | None:
+    """Held-out greedy exact match (or `key`) of `run` at the evaluation of completion target `target` (None if it
+    never got there)."""
     for point in run["curve"]:
         if point["target"] == target:
-            return point["accuracy"]
+            return point[key]
     return None
 
 
@@ -115,7 +116,7 @@ def _reach(results: list[Run]) -> str:
     return "\n".join(lines)
 
 
-def _accuracy(results: list[Run]) -> str:
+def _accuracy(results: list[Run], key: str = "accuracy") -> str:
     """Held-out exact match (mean ± standard error over seeds) at shares of uniform's completions."""
     targets = _targets(results)
     budget = max(targets)
@@ -127,8 +128,8 @@ def _accuracy(results: list[Run]) -> str:
             runs = _runs(results, mix, arm)
             if not runs:
                 continue
-            cells = [_pm([v for r in runs if (v := _at(r, t)) is not None]) for _, t in chosen]
-            lines.append(f"| `{mix}` | {_role(mix)} | {arm} | {len(runs)} | {_pm([_at(r, 0) for r in runs])} | "
+            cells = [_pm([v for r in runs if (v := _at(r, t, key)) is not None]) for _, t in chosen]
+            lines.append(f"| `{mix}` | {_role(mix)} | {arm} | {len(runs)} | {_pm([_at(r, 0, key) for r in runs])} | "
                          + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -204,6 +205,7 @@ BLOCKS: dict[str, Callable[[list[Run]], str]] = {
     "rl_initial": _initial,
     "rl_reach": _reach,
     "rl_accuracy": _accuracy,
+    "rl_sampled": lambda results: _accuracy(results, "sampled_pass_rate"),
     "rl_paired": _paired,
     "rl_zero_advantage": _zero_advantage,
     "rl_timings": _timings,

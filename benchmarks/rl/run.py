@@ -30,7 +30,7 @@ class Size:
     name: str
     hidden_size: int = 128
     num_layers: int = 2
-    warmup_steps: int = 1500  # supervised warm-up steps (one model per family, seed 0, cached)
+    warmup_steps: int = 600  # supervised warm-up steps (one model per family, seed 0, cached)
     warmup_batch: int = 64
     warmup_lr: float = 2e-3
     pool_per_cell: int = 64  # pool prompts per (task, level) cell
@@ -38,9 +38,10 @@ class Size:
     num_generations: int = 8
     prompts_per_round: int = 16
     max_completion_length: int = 8
-    rounds: int = 150  # uniform's generation rounds: the completion budget is rounds x prompts x generations
+    rounds: int = 240  # uniform's generation rounds: the completion budget is rounds x prompts x generations
     learning_rate: float = 1e-4
     eval_points: int = 8  # held-out evaluations at equal steps of the budget (plus one before training)
+    eval_samples: int = 4  # sampled completions (temperature 1) per held-out prompt for the sampled pass rate
     seeds: tuple[int, ...] = (0, 1, 2)
 
     @property
@@ -285,8 +286,14 @@ def run_arm(arm: str, mix_name: str, seed: int, size: Size, cache: Path) -> dict
         def record(completions: int, target: int, state: Any) -> None:
             t = time.perf_counter()
             acc = evaluate(trainer.model, tok, heldout, size.max_completion_length)
+            was_training = trainer.model.training
+            with torch.random.fork_rng():  # leave the training's random stream as it was
+                sampled = float(pass_rates(trainer.model, tok, heldout, size.eval_samples, size.max_completion_length,
+                                           seed=1000 + target).mean())
+            trainer.model.train(was_training)
             timing["eval_s"] += time.perf_counter() - t
-            curve.append({"target": target, "completions": completions, "round": state.global_step, "accuracy": acc})
+            curve.append({"target": target, "completions": completions, "round": state.global_step, "accuracy": acc,
+                          "sampled_pass_rate": sampled})
 
         class HeldOut(TrainerCallback):
             def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

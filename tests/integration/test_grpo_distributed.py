@@ -1,4 +1,5 @@
-"""GRPO with the curriculum under torchrun (2 processes, gloo on CPU): identical tables and streams on both ranks."""
+"""GRPO with the curriculum under torchrun (2 processes, gloo on CPU; DDP and DeepSpeed ZeRO-2/3): identical tables
+and streams on both ranks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import numpy as np
 import pytest
 
+from conftest import deepspeed_available
 from processes import ROOT, check_ok, run_process
 
 HARNESS = ROOT / "tests" / "grpo_harness.py"
@@ -26,11 +28,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("replay", [0.0, 0.5])
-def test_both_ranks_hold_the_same_table_and_stream(tmp_path, replay):
+@pytest.mark.parametrize("replay, deepspeed", [
+    (0.5, "none"),
+    pytest.param(0.0, "zero2", marks=pytest.mark.skipif(not deepspeed_available(), reason="deepspeed is not installed")),
+    pytest.param(0.5, "zero3", marks=pytest.mark.skipif(not deepspeed_available(), reason="deepspeed is not installed")),
+])
+def test_both_ranks_hold_the_same_table_and_stream(tmp_path, replay, deepspeed):
     launcher = ["torchrun", "--nproc_per_node", str(WORLD), "--master_port", str(_free_port())]
-    check_ok(run_process([*launcher, str(HARNESS), "--out", str(tmp_path), "--replay", str(replay)], LAUNCH_TIMEOUT,
-                         env={"OMP_NUM_THREADS": "1"}))
+    command = [*launcher, str(HARNESS), "--out", str(tmp_path), "--replay", str(replay), "--deepspeed", deepspeed]
+    check_ok(run_process(command, LAUNCH_TIMEOUT, env={"OMP_NUM_THREADS": "1"}))
     ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(WORLD)]
     for key in ("loss", "confidence", "count", "stream", "completions", "replayed"):
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
