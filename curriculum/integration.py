@@ -93,7 +93,8 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
     ```
     """
     grpo = _grpo().is_grpo(args)
-    if grpo:  # a step is a generation round of `global_batch` prompts, each rolled out `num_generations` times
+    # Under GRPO a step is a generation round of `global_batch` prompts, each rolled out `num_generations` times.
+    if grpo:
         global_batch, max_steps, generations = _grpo().grpo_stream(args)
     else:
         global_batch, max_steps, generations = _global_batch_size(args), args.max_steps, 1
@@ -111,8 +112,11 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
     ahead = _blocks_ahead(args, curriculum.block_size, global_batch if grpo else None)
     sampler = CurriculumSampler(curriculum, seed=seed, ahead=ahead, wait=runtime.join)
     if grpo:
-        buffer = RolloutBuffer(config.replay_buffer_size, config.replay_max_age, generations) if config.replay_share else None
-        callback = RolloutCurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime, buffer=buffer)
+        buffer = None
+        if config.replay_share:
+            buffer = RolloutBuffer(config.replay_buffer_size, config.replay_max_age, generations)
+        callback = RolloutCurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime,
+                                             buffer=buffer)
     else:
         callback = CurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime)
     return CurriculumHandle(curriculum, sampler, callback, runtime)
@@ -395,18 +399,21 @@ def _curriculum_class(cls: type, mixin: type) -> type:
 
 def attach(trainer: Trainer, config: CurriculumConfig | None = None) -> CurriculumHandle:
     r"""
-    Give an existing `Trainer` or `SFTTrainer` an online curriculum; call it before `trainer.train()`.
+    Give an existing `Trainer`, `SFTTrainer` or `GRPOTrainer` an online curriculum; call it before `trainer.train()`.
 
     The trainer keeps its model, data, collator and arguments. `attach` adds a
     [`~curriculum.callbacks.CurriculumCallback`], makes the instance's class a subclass with
-    [`CurriculumTrainerMixin`], and checks that the set-up can be scored per row (packing, iterable datasets,
-    `group_by_length` and data without labels are rejected with an explanation).
+    [`CurriculumTrainerMixin`] (for a `GRPOTrainer`, [`~curriculum.grpo.CurriculumGRPOMixin`], which scores prompts
+    by the pass rate of their completions: `signal="pass_rate"`, its default config there), and checks that the
+    set-up can be scored per row (packing, iterable datasets, `group_by_length` and data without labels are rejected
+    with an explanation).
 
     Args:
         trainer (`transformers.Trainer`):
             The trainer, with its `train_dataset`.
         config ([`CurriculumConfig`], *optional*):
-            The curriculum's settings; defaults to `CurriculumConfig()`.
+            The curriculum's settings; defaults to `CurriculumConfig()` (`CurriculumConfig(signal="pass_rate")` for a
+            `GRPOTrainer`).
 
     Returns:
         [`CurriculumHandle`]: `curriculum` (the live [`Curriculum`]), `scores` (its [`ScoreTable`]), `sampler`,

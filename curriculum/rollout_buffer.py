@@ -135,7 +135,10 @@ class RolloutBuffer:
             raise ValueError(f"{count} groups asked of the rollout buffer, but {len(ready)} are replayable")
         chosen = [ready[i] for i in sorted(np.random.default_rng(seed).choice(len(ready), count, replace=False))]
         groups = [self._groups[k] for k in chosen]
-        rows = lambda key: [x for g in groups for x in g[key]]  # noqa: E731
+
+        def rows(key: str) -> list[torch.Tensor]:
+            return [x for g in groups for x in g[key]]
+
         batch = {
             "prompt_ids": pad_rows(rows("prompt"), 0, left=True),
             "prompt_mask": pad_rows([torch.ones_like(p) for p in rows("prompt")], 0, left=True),
