@@ -201,3 +201,31 @@ def test_supervised_trainers_refuse_the_pass_rate_signal(tmp_path, tokenizer):
     trainer, _ = make_trainer("sft", make_graded_dataset(16), tokenizer, str(tmp_path), attach_curriculum=False)
     with pytest.raises(ValueError, match=r"signal='pass_rate' .* only TRL's GRPOTrainer computes; SFTTrainer trains"):
         attach(trainer, CurriculumConfig(signal="pass_rate"))
+
+
+@pytest.mark.parametrize("extra, replay, rounds, per_round", [
+    ({"num_iterations": 2}, 0.0, 3, 16),  # each generation trained on twice: 6 steps x 2 micro-steps / (2 x 2)
+    ({"steps_per_generation": 4}, 0.5, 3, 32),  # one generation for two optimizer steps; GRPO keeps old log-probs
+])
+def test_generation_rounds_follow_grpos_reuse_of_generations(tmp_path, extra, replay, rounds, per_round):
+    config = CurriculumConfig(signal="pass_rate", group_column="task", replay_share=replay)
+    trainer, handle, reward = make_grpo(str(tmp_path), config=config, max_steps=6, **extra)
+    trainer.train()
+    c = handle.curriculum
+    assert c.step == rounds
+    assert c.rollouts.completions + c.rollouts.replayed == rounds * per_round
+    assert c.rollouts.completions == len(reward.log)
+    assert int(c.scores.count.sum()) == len(reward.log) // G
+    assert handle.sampler.drawn[: len(reward.log) // G].tolist()[: 4] == [row for row, _ in _groups(reward.log)][: 4]
+
+
+def test_a_checkpoint_without_the_rollout_buffer_is_refused(tmp_path):
+    config = CurriculumConfig(signal="pass_rate", group_column="task", replay_share=0.5)
+    trainer, _, _ = make_grpo(str(tmp_path / "a"), config=config, max_steps=2, save_steps=2)
+    trainer.train()
+    checkpoint = tmp_path / "a" / "checkpoint-2"
+    (checkpoint / "curriculum_rollouts_rank0.pt").unlink()
+    resumed, _, _ = make_grpo(str(tmp_path / "b"), config=copy.deepcopy(config), max_steps=4)
+    with pytest.raises(FileNotFoundError, match=r"curriculum_rollouts_rank0\.pt does not exist: the checkpoint was "
+                                                r"saved without rollout replay, or by fewer processes"):
+        resumed.train(resume_from_checkpoint=str(checkpoint))
