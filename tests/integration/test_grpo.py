@@ -225,7 +225,7 @@ def test_a_checkpoint_without_the_rollout_buffer_is_refused(tmp_path):
     trainer.train()
     checkpoint = tmp_path / "a" / "checkpoint-2"
     (checkpoint / "curriculum_rollouts_rank0.pt").unlink()
-    resumed, _, _ = make_grpo(str(tmp_path / "b"), config=copy.deepcopy(config), max_steps=4)
+    resumed, _, _ = make_grpo(str(tmp_path / "b"), config=copy.deepcopy(config), max_steps=2)
     with pytest.raises(FileNotFoundError, match=r"curriculum_rollouts_rank0\.pt does not exist: the checkpoint was "
                                                 r"saved without rollout replay, or by fewer processes"):
         resumed.train(resume_from_checkpoint=str(checkpoint))
