@@ -71,12 +71,16 @@ def _grpo():
 
 def _blocks_ahead(args: Any, block_size: int, round_rows: int | None = None) -> int:
     """Blocks the sampler draws ahead of training: enough to cover what the data loaders read ahead of the step
-    being trained (accelerate's one batch, the workers' prefetch, one more for safety), in samples of all
-    processes; under GRPO (`round_rows` prompts per generation round) a batch read ahead may start a new round."""
+    being trained (the Trainer's micro-batches of one optimizer step, accelerate's one batch, the workers'
+    prefetch, one more for safety), in samples of all processes. Under GRPO (`round_rows` prompts per generation
+    round, each round `steps_per_generation x num_iterations` batches per process) in whole rounds."""
     workers = args.dataloader_num_workers
     prefetch = (args.dataloader_prefetch_factor or 2) * workers if workers > 0 else 0
-    batch = args.train_batch_size * args.world_size if round_rows is None else round_rows
-    ahead_samples = (2 + prefetch) * batch
+    if round_rows is None:
+        ahead_samples = (2 + prefetch) * args.train_batch_size * args.world_size
+    else:
+        batches = args.gradient_accumulation_steps + 1 + prefetch
+        ahead_samples = (1 + math.ceil(batches / (args.steps_per_generation * args.num_iterations))) * round_rows
     return max(1, math.ceil(ahead_samples / block_size))
 
 

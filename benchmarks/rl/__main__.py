@@ -18,29 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .mixes import MIXES
-from .run import ARMS, SIZES, initial_pass_rates, run_arm, warm_model
-
-
-def _quiet() -> None:
-    import logging
-    import warnings
-
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    logging.getLogger("torch.distributed").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-
-
-def _call(job: tuple[str, tuple[Any, ...]]) -> Any:
-    _quiet()
-    name, args = job
-    if name == "warm":
-        return (args[0], *warm_model(*args))
-    return {"initial": initial_pass_rates, "run": run_arm}[name](*args)
+from .run import ARMS, SIZES, call_job as _call, quiet as _quiet
 
 
 def _map(jobs: list[tuple[str, tuple[Any, ...]]], workers: int):

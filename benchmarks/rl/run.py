@@ -17,7 +17,7 @@ import numpy as np
 
 from .mixes import MIXES, Mix, make_heldout, make_pool, make_warmup_rows
 
-__all__ = ["ARMS", "SIZES", "Size", "evaluate", "exact_match", "pass_rates", "run_arm", "warm_model"]
+__all__ = ["ARMS", "SIZES", "Size", "call_job", "evaluate", "exact_match", "pass_rates", "quiet", "run_arm", "warm_model"]
 
 ARMS = ("uniform", "curriculum", "curriculum_replay")
 REPLAY_SHARE = 0.25
@@ -326,3 +326,28 @@ def run_arm(arm: str, mix_name: str, seed: int, size: Size, cache: Path) -> dict
             "torch_threads": torch.get_num_threads(),
         }
     return result
+
+
+# ---------------------------------------------------------------------------------------------------- workers
+
+
+def quiet() -> None:
+    import logging
+    import warnings
+
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("torch.distributed").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+def call_job(job: tuple[str, tuple[Any, ...]]) -> Any:
+    quiet()
+    name, args = job
+    if name == "warm":
+        return (args[0], *warm_model(*args))
+    return {"initial": initial_pass_rates, "run": run_arm}[name](*args)

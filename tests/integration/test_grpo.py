@@ -206,9 +206,12 @@ def test_supervised_trainers_refuse_the_pass_rate_signal(tmp_path, tokenizer):
 @pytest.mark.parametrize("extra, replay, rounds, per_round", [
     ({"num_iterations": 2}, 0.0, 3, 16),  # each generation trained on twice: 6 steps x 2 micro-steps / (2 x 2)
     ({"steps_per_generation": 4}, 0.5, 3, 32),  # one generation for two optimizer steps; GRPO keeps old log-probs
+    ({"gradient_accumulation_steps": 4, "steps_per_generation": 2}, 0.0, 12, 16),  # two rounds per optimizer step
 ])
+@pytest.mark.filterwarnings("error:curriculum. the data loader reached")  # every block drawn at its fixed position
 def test_generation_rounds_follow_grpos_reuse_of_generations(tmp_path, extra, replay, rounds, per_round):
     config = CurriculumConfig(signal="pass_rate", group_column="task", replay_share=replay)
+    extra = {"grad_accum": extra.pop("gradient_accumulation_steps", 2), **extra}
     trainer, handle, reward = make_grpo(str(tmp_path), config=config, max_steps=6, **extra)
     trainer.train()
     c = handle.curriculum
