@@ -13,6 +13,7 @@ from .datamap import build_data_map, categorize, category_counts
 from .difficulty import Difficulty, narrow_codes
 from .draws import draw_rows, draw_without_replacement
 from .factors import Factor, Observation, RowData, build_factors
+from .factors.task_shares import share_metrics
 from .layout import StreamLayout
 from .monitor import StreamMonitor
 from .noise import noise_posterior
@@ -286,6 +287,7 @@ class Curriculum:
             duplicate = getattr(self.factors.get("duplicates"), "duplicate", None)
             codes = categorize(t.count, t.confidence, t.variability, self.noise_probability(), duplicate)
             out.update({f"curriculum/map/{name}": count for name, count in category_counts(codes).items()})
+        out.update(share_metrics(self.group_names, self._last.get("shares")))
         for part in self._parts():
             out.update(part.metrics(self.group_names))
         return out

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from ..progress import TaskProgress
-from ..weights import task_shares
+from ..weights import normalized_entropy, task_shares
 from .base import Factor, Observation, RowData
 
-__all__ = ["TaskShares"]
+__all__ = ["MAX_LOGGED_TASKS", "TaskShares", "share_metrics"]
 
 
 class TaskShares(Factor):
@@ -82,11 +82,6 @@ class TaskShares(Factor):
         if self.progress is not None:
             self.progress.period = steps
 
-    def metrics(self, group_names: list[str] | None) -> dict[str, float]:
-        if self.last is None or group_names is None:
-            return {}
-        return {f"curriculum/task_share/{name}": float(share) for name, share in zip(group_names, self.last)}
-
     def state_dict(self) -> dict[str, np.ndarray]:
         return {} if self.progress is None else {f"tasks.{k}": v for k, v in self.progress.state_dict().items()}
 
@@ -96,3 +91,37 @@ class TaskShares(Factor):
         if "tasks.current" not in state and "tasks.progress" not in state:
             raise ValueError("the checkpoint was saved without task_signal='progress'; resume with the same setting")
         self.progress.load_state_dict({k[len("tasks."):]: v for k, v in state.items() if k.startswith("tasks.")})
+
+
+# Up to this many tasks each get a `curriculum/task_share/<task>` metric; beyond, the largest shares and a summary.
+MAX_LOGGED_TASKS = 16
+
+
+def share_metrics(names: list[str] | None, shares: np.ndarray | None, limit: int = MAX_LOGGED_TASKS) -> dict[str, float]:
+    """The task-share metrics of one refresh: `curriculum/task_share/<task>` for every task when there are at most
+    `limit`; otherwise for the `limit // 2` largest shares only, with `curriculum/task_shares/count`, `/entropy`
+    (normalised: 1 is equal shares), `/min` and `/max`, so that a group column with thousands of values (a source
+    URL, an annotator id) keeps every log line and `trainer_state.json` small.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from curriculum.factors.task_shares import share_metrics
+    >>> share_metrics(["a", "b"], np.array([0.25, 0.75]))
+    {'curriculum/task_share/a': 0.25, 'curriculum/task_share/b': 0.75}
+    >>> sorted(share_metrics([str(i) for i in range(100)], np.full(100, 0.01), limit=4))[:3]
+    ['curriculum/task_share/0', 'curriculum/task_share/1', 'curriculum/task_shares/count']
+    ```
+    """
+    if shares is None or names is None:
+        return {}
+    shares = np.asarray(shares, dtype=np.float64)
+    if shares.size <= limit:
+        return {f"curriculum/task_share/{name}": float(share) for name, share in zip(names, shares)}
+    top = np.argsort(-shares, kind="stable")[: limit // 2]
+    out = {f"curriculum/task_share/{names[i]}": float(shares[i]) for i in sorted(top.tolist())}
+    return {**out, "curriculum/task_shares/count": float(shares.size),
+            "curriculum/task_shares/entropy": normalized_entropy(shares),
+            "curriculum/task_shares/min": float(shares.min()), "curriculum/task_shares/max": float(shares.max())}
+

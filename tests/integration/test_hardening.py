@@ -1,0 +1,30 @@
+"""What a demanding user breaks (issue 22's probes): each test fails on the code before its fix."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import make_trainer
+from curriculum import CurriculumConfig
+from curriculum.factors.task_shares import MAX_LOGGED_TASKS
+from curriculum.toy import make_graded_dataset, tokenize_for_causal_lm
+
+
+def test_a_group_column_with_thousands_of_values_keeps_the_logs_small(tmp_path, tokenizer):
+    dataset = tokenize_for_causal_lm(make_graded_dataset(2000), tokenizer)
+    dataset = dataset.add_column("source", [f"https://example.com/{i}" for i in range(len(dataset))])
+    config = CurriculumConfig(group_column="source", refresh_every_steps=2)
+    trainer, _ = make_trainer("trainer", dataset, tokenizer, str(tmp_path), config=config, max_steps=6,
+                              save_steps=6)
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "curriculum/progress" in entry]
+    assert len(logs) == 6
+    for entry in logs:
+        shares = [key for key in entry if key.startswith("curriculum/task_share/")]
+        assert len(shares) == MAX_LOGGED_TASKS // 2
+        assert entry["curriculum/task_shares/count"] == 2000
+        assert 0 < entry["curriculum/task_shares/min"] <= entry["curriculum/task_shares/max"] < 1
+        assert 0.9 < entry["curriculum/task_shares/entropy"] <= 1.0 + 1e-6
+    state = tmp_path / "checkpoint-6" / "trainer_state.json"
+    assert state.stat().st_size < 20_000, state.stat().st_size  # 6.1 MB after 20 lines with a key per task
+    json.loads(state.read_text())
