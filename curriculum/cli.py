@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from .config import ConfigError, CurriculumConfig, schema_markdown
+from .config import ConfigError, CurriculumConfig, read_yaml_section, schema_markdown
 from .cli_report import REPORT_FIELDS
 from .scoring.registry import JUDGE_SCORERS, SCORERS
 
@@ -178,6 +179,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader closed the pipe (`curriculum schema | head`): stop quietly, as Unix tools do. Point stdout at
+        # /dev/null so that the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
 
     if args.command == "schema":
@@ -194,10 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         config = CurriculumConfig.from_yaml(args.config)
+        others = read_yaml_section(args.config)[1]
     except (ConfigError, OSError) as err:
         print(f"curriculum: error: {err}", file=sys.stderr)
         return 2
-    print(f"{args.config}: valid\n---")
+    if others:
+        print(f"{args.config}: its `curriculum:` section is valid (not checked here: the training keys "
+              f"{', '.join(others)})\n---")
+    else:
+        print(f"{args.config}: valid\n---")
     print(config.to_yaml(), end="")
     return 0
 

@@ -370,20 +370,9 @@ class CurriculumConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "CurriculumConfig":
-        """Load a config from a YAML file: the keys at the top level, or under a top-level `curriculum:` key."""
-        with open(path, encoding="utf-8") as fh:
-            try:
-                data = yaml.load(fh, Loader=UniqueKeyLoader)
-            except yaml.YAMLError as err:
-                raise ConfigError(f"{path}: not valid YAML: {err}") from None
-            except ConfigError as err:
-                raise ConfigError(f"{path}: {err}") from None
-            except UnicodeDecodeError as err:
-                raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
-        if data is None:
-            data = {}
-        if isinstance(data, dict) and set(data) == {"curriculum"}:
-            data = data["curriculum"] or {}
+        """Load a config from a YAML file: the keys at the top level, or under a top-level `curriculum:` key (a
+        training file such as `examples/train_tiny.yaml`: its other keys are the training script's, not read here)."""
+        data, _ = read_yaml_section(path)
         try:
             return cls.from_dict(data)
         except ConfigError as err:
@@ -414,6 +403,25 @@ class CurriculumConfig:
     def target(self, progress: float) -> float:
         """Target difficulty quantile at `progress` in [0, 1]."""
         return self.schedule_fn()(progress)
+
+
+def read_yaml_section(path: str | os.PathLike) -> tuple[Any, list[str]]:
+    """The curriculum's part of a YAML file and the file's other top-level keys: with a top-level `curriculum:`
+    mapping, that mapping and the keys beside it; otherwise the whole file and no other key."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            data = yaml.load(fh, Loader=UniqueKeyLoader)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
+    if data is None:
+        return {}, []
+    if isinstance(data, dict) and isinstance(data.get("curriculum", False), (dict, type(None))):
+        return data["curriculum"] or {}, [str(key) for key in data if key != "curriculum"]
+    return data, []
 
 
 def schema_markdown() -> str:

@@ -28,3 +28,28 @@ def test_a_group_column_with_thousands_of_values_keeps_the_logs_small(tmp_path, 
     state = tmp_path / "checkpoint-6" / "trainer_state.json"
     assert state.stat().st_size < 20_000, state.stat().st_size  # 6.1 MB after 20 lines with a key per task
     json.loads(state.read_text())
+
+
+def test_validate_reads_the_curriculum_section_of_a_training_file(capsys):
+    from curriculum.cli import main
+    from processes import ROOT
+
+    path = ROOT / "examples" / "train_tiny.yaml"
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "its `curriculum:` section is valid (not checked here: the training keys output_dir, max_steps" in out
+    assert CurriculumConfig.from_yaml(path).group_column == "task"
+
+
+def test_a_closed_pipe_ends_the_cli_quietly(monkeypatch):
+    import os
+    import sys
+
+    from curriculum.cli import main
+
+    read, write = os.pipe()
+    os.close(read)  # `curriculum schema | head`: the reader is gone
+    stream = os.fdopen(write, "w", buffering=1)
+    monkeypatch.setattr(sys, "stdout", stream)
+    assert main(["schema"]) == 141
+    stream.close()
