@@ -420,7 +420,15 @@ def read_yaml_section(path: str | os.PathLike) -> tuple[Any, list[str]]:
     if data is None:
         return {}, []
     if isinstance(data, dict) and isinstance(data.get("curriculum", False), (dict, type(None))):
-        return data["curriculum"] or {}, [str(key) for key in data if key != "curriculum"]
+        others = [str(key) for key in data if key != "curriculum"]
+        # `seed` is a training argument too; any other curriculum key beside the section is a misplaced one.
+        stray = [key for key in others if key in {f.name for f in dataclasses.fields(CurriculumConfig)} - {"seed"}]
+        if stray:
+            raise ConfigError(
+                f"{path}: {stray} sit beside the `curriculum:` section, outside it, where the training script reads "
+                "its own keys; move them into the `curriculum:` section"
+            )
+        return data["curriculum"] or {}, others
     return data, []
 
 
