@@ -290,7 +290,13 @@ def read_groups(dataset: Any, name: str, key: str) -> tuple[np.ndarray, list[str
     if fast is not None:
         return fast
     labels = column(dataset, name, key)
-    return encode_groups(labels), group_names(labels)
+    try:
+        return encode_groups(labels), group_names(labels)
+    except ValueError as err:  # an unhashable label: name the column, and how to fix it
+        raise ValueError(
+            f"{key}={name!r}: {err}. Group by one of its values, or join them into a string "
+            f"(`dataset.map(lambda r: {{{name!r}: '/'.join(map(str, r[{name!r}]))}})`)."
+        ) from None
 
 
 def _on_rank_zero(compute: Callable[[], np.ndarray | None]) -> np.ndarray | None:

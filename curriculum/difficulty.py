@@ -271,7 +271,7 @@ def _key(label: object) -> object:
 
 def encode_groups(labels: Sequence) -> np.ndarray:
     """Integer codes for arbitrary (hashable) group labels, in order of first appearance; missing labels (None,
-    `float("nan")`, `np.nan`) all take one code.
+    `float("nan")`, `np.nan`) all take one code. An unhashable label (a list) is a `ValueError` naming its row.
 
     Example:
 
@@ -282,7 +282,22 @@ def encode_groups(labels: Sequence) -> np.ndarray:
     ```
     """
     codes: dict = {}
-    return np.fromiter((codes.setdefault(_key(x), len(codes)) for x in labels), dtype=np.int64, count=len(labels))
+    try:
+        return np.fromiter((codes.setdefault(_key(x), len(codes)) for x in labels), dtype=np.int64, count=len(labels))
+    except TypeError:  # a list or a dict: no group
+        row, label = next((i, x) for i, x in enumerate(labels) if not _hashable(x))
+        raise ValueError(
+            f"a group label must be one value (a string, a number, a boolean or None), but row {row} holds a "
+            f"{type(label).__name__} ({label!r:.60})"
+        ) from None
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def group_names(labels: Sequence) -> list[str]:

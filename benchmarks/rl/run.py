@@ -19,8 +19,13 @@ from .mixes import MIXES, Mix, make_heldout, make_pool, make_warmup_rows
 
 __all__ = ["ARMS", "SIZES", "Size", "call_job", "evaluate", "exact_match", "pass_rates", "quiet", "run_arm", "warm_model"]
 
-ARMS = ("uniform", "curriculum", "curriculum_replay")
+ARMS = ("uniform", "curriculum", "curriculum_replay", "curriculum_wr")
 REPLAY_SHARE = 0.25
+# The curriculum's settings per arm (beyond signal="pass_rate", group_column="task"). `curriculum_wr` draws with
+# replacement: by default (`replacement=False`) every prompt is drawn once per pass over the pool and the weights only
+# choose the rows of a pass the budget leaves unfinished, so a budget of whole passes draws like uniform.
+ARM_SETTINGS: dict[str, dict[str, Any]] = {"curriculum": {}, "curriculum_replay": {"replay_share": REPLAY_SHARE},
+                                           "curriculum_wr": {"replacement": True}}
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class Size:
     num_generations: int = 8
     prompts_per_round: int = 16
     max_completion_length: int = 8
-    rounds: int = 192  # uniform's generation rounds: the completion budget is rounds x prompts x generations
+    rounds: int = 128  # uniform's generation rounds: the completion budget is rounds x prompts x generations
     learning_rate: float = 5e-5  # chosen on the tuning mix (uniform, seed 0) among 3e-5, 5e-5, 1e-4, 3e-4, 1e-3
     eval_points: int = 8  # held-out evaluations at equal steps of the budget (plus one before training)
     eval_samples: int = 4  # sampled completions (temperature 1) per held-out prompt for the sampled pass rate
@@ -253,7 +258,8 @@ def run_arm(arm: str, mix_name: str, seed: int, size: Size, cache: Path) -> dict
     tok = PreTrainedTokenizerFast.from_pretrained(folder)
     per_round = size.prompts_per_round * size.num_generations
     budget = size.budget
-    replay = REPLAY_SHARE if arm == "curriculum_replay" else 0.0
+    settings = ARM_SETTINGS.get(arm, {})
+    replay = settings.get("replay_share", 0.0)
     # A replaying arm generates fewer completions per round: it may run more rounds, and stops at the same budget.
     max_steps = size.rounds if replay == 0 else math.ceil(size.rounds / (1 - replay)) + 4
     with tempfile.TemporaryDirectory() as out:
@@ -272,7 +278,7 @@ def run_arm(arm: str, mix_name: str, seed: int, size: Size, cache: Path) -> dict
             trainer.remove_callback(quiet)
         handle = None
         if arm != "uniform":
-            handle = attach(trainer, CurriculumConfig(signal="pass_rate", group_column="task", replay_share=replay))
+            handle = attach(trainer, CurriculumConfig(signal="pass_rate", group_column="task", **settings))
 
         def generated(state: Any) -> int:
             if handle is not None:
@@ -314,7 +320,7 @@ def run_arm(arm: str, mix_name: str, seed: int, size: Size, cache: Path) -> dict
         replayed = int(handle.curriculum.rollouts.replayed) if handle is not None else 0
         result = {
             "arm": arm, "mix": mix_name, "role": mix.role, "family": mix.family, "seed": seed, "size": size.name,
-            "config": dataclasses.asdict(size) | {"replay_share": replay, "max_steps": max_steps,
+            "config": dataclasses.asdict(size) | {"replay_share": replay, "curriculum": settings, "max_steps": max_steps,
                                                   "generation_batch_size": per_round},
             "curve": curve, "rounds": trainer.state.global_step, "completions": generated(trainer.state),
             "replayed": replayed, "budget": budget,

@@ -53,3 +53,24 @@ def test_a_closed_pipe_ends_the_cli_quietly(monkeypatch):
     monkeypatch.setattr(sys, "stdout", stream)
     assert main(["schema"]) == 141
     stream.close()
+
+
+def test_list_valued_group_labels_are_a_clear_error():
+    import pytest
+    from datasets import Dataset
+
+    from curriculum import Curriculum
+
+    dataset = Dataset.from_list([{"text": str(i), "tags": ["a", "b"] if i % 2 else ["c"]} for i in range(6)])
+    with pytest.raises(ValueError, match=r"group_column='tags': a group label must be one value .* row 0 holds a list "
+                                         r"\(\['c'\]\)\. Group by one of its values, or join them"):
+        Curriculum.from_dataset(CurriculumConfig(group_column="tags"), dataset)
+
+
+def test_list_valued_group_labels_from_arrays_name_the_row():
+    import pytest
+
+    from curriculum import Curriculum
+
+    with pytest.raises(ValueError, match=r"a group label must be one value .* row 1 holds a list \(\[1, 2\]\)"):
+        Curriculum.from_arrays(CurriculumConfig(), 3, groups=["a", [1, 2], "b"])
