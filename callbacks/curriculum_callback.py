@@ -51,6 +51,9 @@ class CurriculumCallback(TrainerCallback):
             sampler must wait on it (`CurriculumSampler(..., wait=runtime.join)`). Defaults to a new one, which
             the sampler then does not wait on: pass the same runtime to both ([`~curriculum.build_curriculum`]
             does).
+        data_columns (`dict[str, str]`, *optional*):
+            Per-column digests of the training data ([`~curriculum.resume.column_digests`]), saved so that
+            `curriculum report` can refuse another dataset; [`~curriculum.build_curriculum`] passes them.
 
     Example:
 
@@ -68,12 +71,13 @@ class CurriculumCallback(TrainerCallback):
 
     def __init__(
         self, curriculum: Curriculum, sampler: CurriculumSampler, data_fingerprint: str | None = None,
-        runtime: Runtime | None = None,
+        runtime: Runtime | None = None, data_columns: dict[str, str] | None = None,
     ) -> None:
         self.curriculum = curriculum
         self.sampler = sampler
         self.runtime = runtime or Runtime()
         self.data_fingerprint = data_fingerprint
+        self.data_columns = data_columns
         self.capture = LossCapture()
 
     # ------------------------------------------------------------------ events
@@ -118,7 +122,10 @@ class CurriculumCallback(TrainerCallback):
         for key in _SAMPLER_ARRAYS:
             if key in sampler_state:
                 arrays[f"sampler.{key}"] = sampler_state.pop(key)
-        return arrays, {"format": _FORMAT, "sampler": sampler_state, "fingerprint": self.fingerprint()}
+        meta = {"format": _FORMAT, "sampler": sampler_state, "fingerprint": self.fingerprint()}
+        if self.data_columns:
+            meta["data_columns"] = self.data_columns  # for `curriculum report`'s check of the dataset it is given
+        return arrays, meta
 
     def fingerprint(self) -> dict[str, Any]:
         """What a resume must match: the data's digest, the config, the budget, the seed and the global batch."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from .config import CurriculumConfig
+from .resume import check_same_data
 
 __all__ = ["REPORT_FIELDS", "report"]
 
@@ -35,20 +37,20 @@ def _state_file(checkpoint: str) -> str:
     return checkpoint
 
 
-def _read_state(path: str) -> dict[str, Any]:
-    """The curriculum's arrays in a state file (the "curriculum." prefix removed)."""
+def _read_state(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The curriculum's arrays in a state file (the "curriculum." prefix removed), and the file's metadata."""
     from .checkpoint import STATE_FILE, load_state
 
     hint = f"pass the {STATE_FILE} of a checkpoint-N folder written by a run with the curriculum attached"
     try:
-        arrays, _ = load_state(path)
+        arrays, meta = load_state(path)
     except Exception as err:  # np.load fails in many ways on other files: BadZipFile, EOFError, ValueError, KeyError
         raise ValueError(f"{path} is not a curriculum state file ({type(err).__name__}: {err}); {hint}") from None
     prefix = "curriculum."
     state = {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
     if "scores.loss" not in state or "step" not in state:
         raise ValueError(f"{path} holds no curriculum state (its arrays are {sorted(arrays)}); {hint}")
-    return state
+    return state, meta
 
 
 def _default_plot_path(output: str) -> str:
@@ -75,7 +77,7 @@ def report(args: argparse.Namespace) -> None:
         except ImportError as err:
             raise ImportError(f"{err}, or pass --no-plot to skip the plot") from None
     path = _state_file(args.checkpoint)
-    state = _read_state(path)
+    state, meta = _read_state(path)
     dataset = load_rows(args.dataset)
     saved = len(state["scores.loss"])
     if saved != len(dataset):
@@ -83,6 +85,9 @@ def report(args: argparse.Namespace) -> None:
             f"{path} holds the curriculum state of {saved} rows, but the dataset {args.dataset!r} has {len(dataset)} "
             "rows; pass the training data of that run (the same rows, in the same order)"
         )
+    if not check_same_data(meta.get("data_columns"), dataset, f"{path} and {args.dataset!r}"):
+        print(f"curriculum: note: {path} cannot tell whether {args.dataset!r} is its training data (no column in "
+              "common with what it recorded); make sure the rows and their order are the run's", file=sys.stderr)
     curriculum = Curriculum.from_dataset(config, dataset)
     try:
         curriculum.load_state_dict(state)

@@ -21,7 +21,7 @@ from .runtime import Runtime
 from .data import INDEX_KEY, IndexCollator, IndexedDataset
 from .distributed import check_process_count
 from .fused_head import FusedHead
-from .resume import data_fingerprint, newest_complete_checkpoint
+from .resume import column_digests, data_fingerprint, newest_complete_checkpoint
 from .rollout_buffer import RolloutBuffer
 from .samplers import CurriculumSampler
 from .scores import ScoreTable
@@ -120,9 +120,10 @@ def build_curriculum(config: CurriculumConfig, dataset: Any, args: Any) -> Curri
         if config.replay_share:
             buffer = RolloutBuffer(config.replay_buffer_size, config.replay_max_age, generations)
         callback = RolloutCurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime,
-                                             buffer=buffer)
+                                             data_columns=column_digests(dataset), buffer=buffer)
     else:
-        callback = CurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime)
+        callback = CurriculumCallback(curriculum, sampler, data_fingerprint(dataset), runtime=runtime,
+                                      data_columns=column_digests(dataset))
     return CurriculumHandle(curriculum, sampler, callback, runtime)
 
 

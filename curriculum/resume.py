@@ -104,6 +104,59 @@ def data_fingerprint(dataset: Any) -> str:
     return digest.hexdigest()
 
 
+def column_digests(dataset: Any) -> dict[str, str]:
+    """Per column, a digest of its values in the rows [`data_fingerprint`] samples (columns with one value in every
+    sampled row left out): what `curriculum report` compares on the columns a checkpoint's training data and a given
+    dataset share (a trainer's dataset gains columns, such as `input_ids`, that the file it was read from lacks, and
+    may rewrite some, as `SFTTrainer` appends the EOS to `completion`). Empty for data without named columns.
+
+    Example:
+
+    ```python
+    >>> from curriculum.resume import column_digests
+    >>> rows = [{"text": t, "n": i} for i, t in enumerate("abc")]
+    >>> a, b = column_digests(rows), column_digests([{**r, "text": r["text"].upper()} for r in rows])
+    >>> a["n"] == b["n"], a["text"] == b["text"]
+    (True, False)
+    ```
+    """
+    n = len(dataset)
+    if n == 0:
+        return {}
+    picked = np.unique(np.linspace(0, n - 1, num=min(n, FINGERPRINT_ROWS)).round().astype(np.int64)).tolist()
+    if hasattr(dataset, "column_names") and hasattr(dataset, "select"):  # a `datasets.Dataset`: one batched read
+        content = dataset.select(picked).to_dict()
+    elif isinstance(dataset[0], dict):
+        rows = [dataset[i] for i in picked]
+        content = {key: [row.get(key) for row in rows] for key in rows[0]}
+    else:
+        return {}
+    out = {}
+    for key, values in content.items():
+        text = [json.dumps(v, sort_keys=True, default=_plain) for v in values]
+        if len(set(text)) > 1:  # a column with one value in every sampled row tells no order apart
+            out[str(key)] = hashlib.blake2b(json.dumps([n, text]).encode(), digest_size=16).hexdigest()
+    return out
+
+
+def check_same_data(saved: dict[str, str] | None, dataset: Any, where: str) -> list[str]:
+    """Raise when every column `dataset` shares with the digests `saved` by [`column_digests`] holds other values
+    in the same rows (another dataset, or the same rows in another order; one column alike is enough to pass, as a
+    trainer may rewrite others); returns the columns compared (none when the checkpoint has no digests)."""
+    if not saved:
+        return []
+    mine = column_digests(dataset)
+    shared = sorted(set(saved) & set(mine))
+    differ = [name for name in shared if saved[name] != mine[name]]
+    if differ and len(differ) == len(shared):
+        raise ValueError(
+            f"{where}: the dataset is not the training data of the run that saved it: its column(s) {differ} hold "
+            "other values in the same rows (other rows, or the same rows in another order). Pass the run's own "
+            "training data, in its order."
+        )
+    return shared
+
+
 def run_fingerprint(config: CurriculumConfig, data: str | None, *, global_batch: int, epoch_length: int,
                     budget: int, seed: int) -> dict[str, Any]:
     """What must match between the run that saved a checkpoint and the run resuming from it."""

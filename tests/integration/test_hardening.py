@@ -74,3 +74,21 @@ def test_list_valued_group_labels_from_arrays_name_the_row():
 
     with pytest.raises(ValueError, match=r"a group label must be one value .* row 1 holds a list \(\[1, 2\]\)"):
         Curriculum.from_arrays(CurriculumConfig(), 3, groups=["a", [1, 2], "b"])
+
+
+def test_report_refuses_a_shuffled_copy_of_the_training_data(tmp_path, tokenizer, capsys):
+    from curriculum.cli import main
+
+    raw = make_graded_dataset(64)
+    trainer, _ = make_trainer("sft", raw, tokenizer, str(tmp_path / "out"), max_steps=2, save_steps=2)
+    trainer.train()
+    raw.to_json(str(tmp_path / "train.jsonl"))
+    raw.shuffle(seed=1).to_json(str(tmp_path / "shuffled.jsonl"))
+    config = tmp_path / "curriculum.yaml"
+    config.write_text("share_scores: none\n", encoding="utf-8")
+    checkpoint = str(tmp_path / "out" / "checkpoint-2")
+    argv = ["report", str(config), str(tmp_path / "shuffled.jsonl"), checkpoint, str(tmp_path / "r.jsonl"), "--no-plot"]
+    assert main(argv) == 2
+    assert "is not the training data of the run that saved it" in capsys.readouterr().err
+    argv[2] = str(tmp_path / "train.jsonl")
+    assert main(argv) == 0

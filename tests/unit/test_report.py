@@ -305,3 +305,30 @@ def test_cluster_scorer_writes_the_cluster_id_of_the_same_clustering(tmp_path, c
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["cluster_id"] for r in rows] == labels.tolist()
     assert all(isinstance(r["cluster_id"], int) for r in rows)
+
+
+def test_report_refuses_another_dataset_of_the_same_length(tmp_path, capsys):
+    from curriculum.resume import column_digests
+    from curriculum.scoring.io import load_rows
+
+    curriculum = Curriculum.from_arrays(CurriculumConfig(share_scores="none"), N)
+    observe_steps(curriculum)
+    data, shuffled = tmp_path / "train.jsonl", tmp_path / "shuffled.jsonl"
+    write_rows(data, N)
+    lines = data.read_text(encoding="utf-8").splitlines()
+    shuffled.write_text("\n".join(lines[1:] + lines[:1]) + "\n", encoding="utf-8")
+    trained = load_rows(str(data)).add_column("input_ids", [[1, 2]] * N)  # what the trainer held: more columns
+    checkpoint = tmp_path / "checkpoint-3"
+    save_state(checkpoint / STATE_FILE, {"curriculum." + k: v for k, v in curriculum.state_dict().items()},
+               {"format": 6, "data_columns": column_digests(trained)})
+    config = tmp_path / "curriculum.yaml"
+    config.write_text("share_scores: none\n", encoding="utf-8")
+    out = str(tmp_path / "report.jsonl")
+    assert main(["report", str(config), str(shuffled), str(checkpoint), out, "--no-plot"]) == 2
+    err = capsys.readouterr().err
+    assert "the dataset is not the training data of the run that saved it: its column(s) ['completion', 'prompt'] " \
+           "hold other values in the same rows" in err
+    edited = tmp_path / "edited.jsonl"  # one column rewritten (SFTTrainer appends the EOS to completions): accepted
+    edited.write_text("\n".join(line.replace("answer", "ANSWER") for line in lines) + "\n", encoding="utf-8")
+    assert main(["report", str(config), str(edited), str(checkpoint), out, "--no-plot"]) == 0
+    assert main(["report", str(config), str(data), str(checkpoint), out, "--no-plot"]) == 0
