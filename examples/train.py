@@ -100,6 +100,9 @@ def load_data(script: ScriptArguments, seed: int) -> Any:
     from datasets import load_dataset, load_from_disk
 
     path = script.dataset_path
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"dataset_path={path!r} does not exist; give a datasets directory or a "
+                                ".jsonl/.json/.parquet file")
     if os.path.isdir(path):
         dataset = load_from_disk(path)
     elif path.endswith((".jsonl", ".json")):
@@ -120,11 +123,15 @@ def load_data(script: ScriptArguments, seed: int) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    script, training, curriculum = parse(sys.argv[1:] if argv is None else argv)
-    model, tokenizer = load_model(script)
-    dataset = load_data(script, training.seed)
-    trainer = SFTTrainer(model=model, args=training, train_dataset=dataset, processing_class=tokenizer)
-    handle = attach(trainer, curriculum) if curriculum is not None else None
+    try:  # the set-up: a wrong path or setting is one line on stderr, as the `curriculum` CLI prints it
+        script, training, curriculum = parse(sys.argv[1:] if argv is None else argv)
+        model, tokenizer = load_model(script)
+        dataset = load_data(script, training.seed)
+        trainer = SFTTrainer(model=model, args=training, train_dataset=dataset, processing_class=tokenizer)
+        handle = attach(trainer, curriculum) if curriculum is not None else None
+    except (ValueError, OSError) as err:  # ConfigError is a ValueError
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
     result = trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
 
     if trainer.is_world_process_zero():

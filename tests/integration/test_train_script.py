@@ -133,8 +133,14 @@ def test_dataset_without_sft_columns_is_a_clear_error(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(json.dumps({"question": "1+1", "answer": "2"}) for _ in range(4)))
     result = _run([PYTHON, str(SCRIPT), "--dataset_path", str(path), "--output_dir", str(tmp_path), "--use_cpu", "true"])
-    assert result.returncode != 0
+    assert result.returncode == 2
+    assert "train.py: error: dataset_path=" in result.stderr
     assert "has columns ['question', 'answer']; SFT needs `prompt` and `completion`" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = str(tmp_path / "missing.jsonl")
+    result = _run([PYTHON, str(SCRIPT), "--dataset_path", missing, "--output_dir", str(tmp_path), "--use_cpu", "true"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"train.py: error: dataset_path={missing!r} does not exist" in result.stderr
 
 
 TEARDOWN_ABORT = "terminate called without an active exception"
