@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -283,5 +285,20 @@ def select_top(dataset: Any, column: str, budget: int, lowest: bool = False) -> 
     if values.ndim != 1:
         raise ValueError(f"column {column!r} should hold one number per row, but has shape {values.shape}")
     key = values if lowest else -values
-    chosen = np.argsort(key, kind="stable")[: int(budget)]  # NaN sorts last in both directions
+    order = np.argsort(key, kind="stable")  # NaN sorts last in both directions
+    chosen = order[: int(budget)]
+    if budget < n:
+        last, first_out = key[order[budget - 1]], key[order[budget]]
+        if last == first_out or (np.isnan(last) and np.isnan(first_out)):  # the cut falls inside a run of ties
+
+            def ties(k: np.ndarray) -> int:
+                return int(np.count_nonzero(np.isnan(k) if np.isnan(last) else k == last))
+
+            tied, kept = ties(key), ties(key[chosen])
+            warnings.warn(
+                f"curriculum select: {tied} rows have {column}={float(values[order[budget - 1]])!r} and the budget keeps "
+                f"{kept} of them, the earliest in the dataset's order: the choice among ties is positional, not by "
+                "the score. Choose another budget or another score column (`--by`) to avoid it.",
+                stacklevel=2,
+            )
     return dataset.select(np.sort(chosen).tolist())

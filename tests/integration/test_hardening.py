@@ -92,3 +92,19 @@ def test_report_refuses_a_shuffled_copy_of_the_training_data(tmp_path, tokenizer
     assert "is not the training data of the run that saved it" in capsys.readouterr().err
     argv[2] = str(tmp_path / "train.jsonl")
     assert main(argv) == 0
+
+
+def test_a_selection_cut_through_ties_is_said():
+    import warnings
+
+    import pytest
+    from datasets import Dataset
+
+    from curriculum.scoring import select_top
+
+    ds = Dataset.from_dict({"text": list("abcdef"), "length": [3, 5, 5, 5, 1, 5]})
+    with pytest.warns(UserWarning, match=r"4 rows have length=5\.0 and the budget keeps 2 of them, the earliest"):
+        assert list(select_top(ds, "length", 2)["text"]) == ["b", "c"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert list(select_top(ds, "length", 4)["text"]) == ["b", "c", "d", "f"]  # every tied row: no warning
