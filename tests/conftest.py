@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +15,15 @@ import torch
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# The `datasets` cache (the rows of every `load_dataset` and `map`) in a folder of this test session, removed at its
+# end, and inherited by the processes the tests launch: a test run leaves nothing in the user's cache.
+_DATASETS_CACHE = tempfile.mkdtemp(prefix="curriculum-tests-datasets-")
+os.environ["HF_DATASETS_CACHE"] = _DATASETS_CACHE
 torch.set_num_threads(2)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_DATASETS_CACHE, ignore_errors=True)
 
 # tqdm's monitor thread can hold a lock while DataLoader workers are forked, hanging them: do not start it.
 import tqdm  # noqa: E402

@@ -40,11 +40,12 @@ def load_rows(path: str | os.PathLike) -> Any:
     Example:
 
     ```python
-    >>> import tempfile, os
+    >>> import os, tempfile
     >>> from curriculum.scoring.io import load_rows
-    >>> path = os.path.join(tempfile.mkdtemp(), "rows.jsonl")
-    >>> _ = open(path, "w").write('{"prompt": "1+1=", "completion": "2"}\\n')
-    >>> load_rows(path).column_names
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "rows.jsonl")
+    ...     _ = open(path, "w").write('{"prompt": "1+1=", "completion": "2"}\\n')
+    ...     load_rows(path).column_names
     ['prompt', 'completion']
     ```
     """
@@ -89,10 +90,11 @@ def save_rows(dataset: Any, path: str | os.PathLike, like: str | os.PathLike | N
     Example:
 
     ```python
-    >>> import tempfile, os
+    >>> import os, tempfile
     >>> from datasets import Dataset
     >>> from curriculum.scoring.io import save_rows
-    >>> save_rows(Dataset.from_dict({"x": [1, 2]}), os.path.join(tempfile.mkdtemp(), "out.parquet"))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_rows(Dataset.from_dict({"x": [1, 2]}), os.path.join(folder, "out.parquet"))
     'parquet'
     ```
     """

@@ -108,3 +108,18 @@ def test_a_selection_cut_through_ties_is_said():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert list(select_top(ds, "length", 4)["text"]) == ["b", "c", "d", "f"]  # every tied row: no warning
+
+
+def test_a_test_run_keeps_its_files_in_its_own_folders():
+    import os
+    from pathlib import Path
+
+    import datasets
+
+    from processes import ROOT
+
+    cache = os.environ["HF_DATASETS_CACHE"]
+    assert "curriculum-tests-datasets-" in cache and str(datasets.config.HF_DATASETS_CACHE) == cache
+    leaking = [str(p) for root in ("curriculum", "callbacks", "samplers") for p in (ROOT / root).rglob("*.py")
+               if "mkdtemp(" in Path(p).read_text(encoding="utf-8")]  # a doctest's folder nobody removes
+    assert leaking == []
