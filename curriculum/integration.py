@@ -76,8 +76,8 @@ def _blocks_ahead(args: Any, block_size: int, round_rows: int | None = None) -> 
     round, each round `steps_per_generation x num_iterations` batches per process) in whole rounds."""
     workers = args.dataloader_num_workers
     prefetch = (args.dataloader_prefetch_factor or 2) * workers if workers > 0 else 0
-    if round_rows is None:
-        ahead_samples = (2 + prefetch) * args.train_batch_size * args.world_size
+    if round_rows is None:  # the next step's micro-batches, then accelerate's one, the workers' and one more
+        ahead_samples = (args.gradient_accumulation_steps + 2 + prefetch) * args.train_batch_size * args.world_size
     else:
         batches = args.gradient_accumulation_steps + 1 + prefetch
         ahead_samples = (1 + math.ceil(batches / (args.steps_per_generation * args.num_iterations))) * round_rows

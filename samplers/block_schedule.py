@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 __all__ = ["BlockSchedule"]
@@ -18,7 +17,6 @@ class BlockSchedule:
     def __init__(self, ahead: int, curriculum: Any) -> None:
         self.ahead, self.curriculum = ahead, curriculum
         self.trained = -1  # the stream position trained on so far, as told by `claim` (-1: not training)
-        self._warned = False
         self.start(0)
 
     def start(self, epoch: int, claimed: int = 0) -> None:
@@ -49,17 +47,16 @@ class BlockSchedule:
 
     def on_demand(self, drawn: int) -> int:
         """The data loader reached position `drawn` with no block claimed there (an epoch's start, or no training):
-        claim that block and the next ones drawn from the same table, and return how many. Warn once when training
-        had not yet reached the position the table is from (the draw then depends on timing)."""
+        claim that block and the next ones drawn from the same table, and return how many. During training, a block
+        whose table training has not reached yet is an error: its draw would depend on timing."""
         trigger = self.trigger(drawn)
-        if self.trained >= 0 and trigger > self.trained and drawn > 0 and not self._warned:
-            self._warned = True
-            warnings.warn(
-                f"curriculum: the data loader reached stream position {self.epoch * self.epoch_length + drawn} while "
-                f"training had reached {self.trained}: the block was drawn from the table as it was then, which "
-                "depends on timing (processes may disagree). Raise refresh_every_steps, or lower "
-                "dataloader_num_workers x dataloader_prefetch_factor.",
-                stacklevel=3,
+        if self.trained >= 0 and trigger > self.trained and drawn > 0:
+            raise RuntimeError(
+                f"curriculum: the data loader reached stream position {self.epoch * self.epoch_length + drawn} "
+                f"while training had reached {self.trained}: that block is drawn from the table as of position "
+                f"{trigger}, which training has not reached, so its rows would depend on timing. The sampler draws "
+                f"{self.ahead} block(s) ahead, fewer than this data loader reads ahead: lower dataloader_num_workers "
+                "or dataloader_prefetch_factor, or raise refresh_every_steps."
             )
         due, self.claimed = 0, drawn
         while self.claimed < self.epoch_length and self.trigger(self.claimed) <= trigger:

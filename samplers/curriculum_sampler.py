@@ -142,8 +142,16 @@ class CurriculumSampler(Sampler[int]):
                     f"the saved sampler has {key}={int(state[key])} but this one has {key}={mine}; "
                     "resume with the same dataset, batch size, number of processes and gradient accumulation"
                 )
+        saved = int(state.get("ahead", self.ahead))
+        if self.ahead > saved:
+            raise ValueError(
+                f"the saved run drew {saved} block(s) of the stream ahead of training, but this set-up's data loader "
+                f"reads {self.ahead} ahead (more dataloader_num_workers, a larger dataloader_prefetch_factor or more "
+                "gradient accumulation): the blocks it would read early were drawn from later tables in the saved "
+                "run, so the stream could not continue exactly. Resume with the saved run's data loader settings."
+            )
         self._wait()
-        self._schedule.ahead = int(state.get("ahead", self.ahead))  # the saved run's: the same blocks, same tables
+        self._schedule.ahead = saved  # the saved run's (enough for this loader): the same blocks, same tables
         self.epoch = int(state["epoch"])
         self._reset_epoch()
         self._record.load_state_dict(state)

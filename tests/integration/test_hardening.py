@@ -123,3 +123,33 @@ def test_a_test_run_keeps_its_files_in_its_own_folders():
     leaking = [str(p) for root in ("curriculum", "callbacks", "samplers") for p in (ROOT / root).rglob("*.py")
                if "mkdtemp(" in Path(p).read_text(encoding="utf-8")]  # a doctest's folder nobody removes
     assert leaking == []
+
+
+def test_resume_with_a_loader_that_reads_further_ahead_is_refused(tmp_path, tokenizer):
+    import pytest
+
+    dataset = tokenize_for_causal_lm(make_graded_dataset(64), tokenizer)
+    config = CurriculumConfig(group_column="task", refresh_every_steps=1)
+    first, _ = make_trainer("trainer", dataset, tokenizer, str(tmp_path), config=config, max_steps=4, save_steps=2)
+    first.train()
+    again, _ = make_trainer("trainer", dataset, tokenizer, str(tmp_path / "b"), config=config, max_steps=4, workers=2)
+    with pytest.raises(ValueError, match=r"the saved run drew 2 block\(s\) of the stream ahead of training, but this "
+                                         r"set-up's data loader reads 4 ahead \(more dataloader_num_workers"):
+        again.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+    # Fewer workers than saved: the saved run's blocks, continued exactly (the resume tests compare streams).
+    fewer, _ = make_trainer("trainer", dataset, tokenizer, str(tmp_path / "c"), config=config, max_steps=4)
+    fewer.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+
+
+def test_the_data_loader_never_reads_a_block_before_its_table(tmp_path, tokenizer):
+    import warnings
+
+    dataset = tokenize_for_causal_lm(make_graded_dataset(96), tokenizer)
+    config = CurriculumConfig(group_column="task", refresh_every_steps=1)
+    for workers, accumulation in ((0, 1), (0, 4), (2, 2)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            trainer, handle = make_trainer("trainer", dataset, tokenizer, str(tmp_path / f"{workers}-{accumulation}"),
+                                           config=config, max_steps=5, workers=workers, grad_accum=accumulation)
+            trainer.train()  # a block read before its table raises
+        assert handle.curriculum.step == 5
