@@ -19,7 +19,7 @@ import yaml  # noqa: E402
 
 from benchmarks.learning.pools import POOLS  # noqa: E402
 from benchmarks.learning.protocol import late_noisy_share  # noqa: E402
-from benchmarks.learning.run import SIZES, Bench, Strategy, run_one  # noqa: E402
+from benchmarks.learning.run import SIZES, Bench, Strategy, run_one, show_progress  # noqa: E402
 from benchmarks.learning.workers import init_worker  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "examples" / "configs" / "quickstart.yaml"
@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     init_worker(len(os.sched_getaffinity(0)))
+    show_progress()  # the Trainer's bar on each run and one per evaluation pass (on stderr)
     settings = yaml.safe_load(Path(args.config).read_text()) or {}
     size = SIZES[args.size]
     print(f"Pool `{args.pool}` ({POOLS[args.pool].rows(size.pool_rows):,} rows): {POOLS[args.pool].describe()}.")

@@ -23,11 +23,16 @@ def _left_padded(tokenizer: Any, prompts: list[str]) -> tuple[torch.Tensor, torc
 
 
 @torch.no_grad()
-def exact_match(model: Any, tokenizer: Any, rows: list[dict[str, Any]], batch_size: int = 256) -> np.ndarray:
-    """1.0 where greedy generation from the prompt (stopping at EOS) reproduces the completion exactly, else 0.0."""
+def exact_match(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]], batch_size: int = 256, desc: str | None = None
+) -> np.ndarray:
+    """1.0 where greedy generation from the prompt (stopping at EOS) reproduces the completion exactly, else 0.0
+    (with a progress bar labelled `desc` when given)."""
+    from tqdm.auto import tqdm
+
     model.eval()
     hits = []
-    for start in range(0, len(rows), batch_size):
+    for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=desc is None, leave=False):
         chunk = rows[start : start + batch_size]
         input_ids, mask = _left_padded(tokenizer, [r["prompt"] for r in chunk])
         longest = max(len(r["completion"]) for r in chunk)

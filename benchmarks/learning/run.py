@@ -246,18 +246,29 @@ def sft_config(size: Size, output_dir: str, max_steps: int, seed: int, **overrid
         activation_checkpointing=False,
         completion_only_loss=True,
         max_length=64,
-        disable_tqdm=True,
+        disable_tqdm=not PROGRESS["show"],
         dataloader_num_workers=0,
     )
     values.update(overrides)
     return SFTConfig(**values)
 
 
+# Whether training and evaluation show progress bars (the quickstart, which a person watches; not the benchmark's
+# parallel workers).
+PROGRESS = {"show": False}
+
+
+def show_progress(on: bool = True) -> None:
+    """Show (or hide) the Trainer's progress bar and one for each evaluation pass."""
+    PROGRESS["show"] = on
+
+
 def _quiet(trainer: Any) -> None:
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
+    if not PROGRESS["show"]:
+        trainer.remove_callback(ProgressCallback)
 
 
 @dataclass
@@ -512,8 +523,9 @@ def _per_group(values: np.ndarray, rows: list[dict[str, Any]], key: str) -> dict
 def evaluate(model: Any, bench: Bench, family: str = "arith") -> dict[str, Any]:
     """Exact match and completion loss on the test and extrapolation splits of `family`."""
     test, extrapolation = bench.splits(family)
-    test_em = exact_match(model, bench.tokenizer, test)
-    extra_em = exact_match(model, bench.tokenizer, extrapolation)
+    show = PROGRESS["show"]
+    test_em = exact_match(model, bench.tokenizer, test, desc="evaluating: test" if show else None)
+    extra_em = exact_match(model, bench.tokenizer, extrapolation, desc="evaluating: level 5" if show else None)
     return {
         "test_accuracy": float(test_em.mean()),
         "extrapolation_accuracy": float(extra_em.mean()),

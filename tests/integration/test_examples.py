@@ -14,7 +14,10 @@ TIMEOUT = 300  # a run takes ~6 s on 2 CPU cores: room for a busy machine
 @pytest.mark.slow
 def test_quickstart_compares_uniform_and_the_curriculum(tmp_path):
     args = ["--size", "tiny", "--budget", "64", "--output-dir", str(tmp_path)]
-    out = check_ok(run_process([PYTHON, "examples/quickstart.py", *args], TIMEOUT))
+    result = run_process([PYTHON, "examples/quickstart.py", *args], TIMEOUT)
+    out = check_ok(result)
+    # Progress bars while a person waits: the Trainer's on each run and the evaluations' (tqdm, on stderr).
+    assert re.search(r"\d+/\d+ \[", result.stderr) and "evaluating: test" in result.stderr, result.stderr[-2000:]
     assert re.search(r"^\| uniform shuffling \(Trainer default\) \| \d+\.\d \|", out, flags=re.MULTILINE), out
     assert re.search(r"^\| online curriculum \(defaults\) \| \d+\.\d \|", out, flags=re.MULTILINE), out
     assert re.search(r"^\| online curriculum \(quickstart_duplicates\.yaml\) \| \d+\.\d \|", out, flags=re.MULTILINE), out
