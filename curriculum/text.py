@@ -256,6 +256,10 @@ def _block_keys(block: list, separator: str | None):  # noqa: ANN202
     return _arrow_keys(joined, lambda mask: pc.binary_join_element_wise(*(b.filter(mask) for b in block), sep))
 
 
+# From this many rows on, the hashing pass shows a progress bar.
+PROGRESS_ROWS = 1_000_000
+
+
 def arrow_duplicate_digests(texts, separator: str | None = None) -> np.ndarray:  # noqa: ANN001
     """Per row of a `pyarrow` string array or chunked array without nulls, a 128-bit digest of its
     [`normalize_text`] form (`_keys`), as `(rows, 2)` uint64. Rows with equal forms have equal digests; two
@@ -276,8 +280,14 @@ def arrow_duplicate_digests(texts, separator: str | None = None) -> np.ndarray: 
         lo, columns = block
         out[lo : lo + len(columns[0])] = _digests(_block_keys(columns, separator))
 
+    from tqdm.auto import tqdm
+
+    blocks = _blocks(parts, _block_rows(parts))
     with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
-        list(pool.map(digest, _blocks(parts, _block_rows(parts))))
+        done = pool.map(digest, blocks)
+        # A bar on large data, where this pass takes seconds to a minute (it is most of `attach`'s time).
+        list(tqdm(done, total=len(blocks), desc="curriculum: hashing rows", unit="block", leave=False,
+                  disable=len(out) < PROGRESS_ROWS))
     return out
 
 

@@ -153,3 +153,14 @@ def test_the_data_loader_never_reads_a_block_before_its_table(tmp_path, tokenize
                                            config=config, max_steps=5, workers=workers, grad_accum=accumulation)
             trainer.train()  # a block read before its table raises
         assert handle.curriculum.step == 5
+
+
+def test_hashing_large_data_shows_a_progress_bar(monkeypatch, capsys):
+    import pyarrow as pa
+
+    from curriculum import text
+
+    monkeypatch.setattr(text, "PROGRESS_ROWS", 10)
+    digests = text.arrow_duplicate_digests(pa.array([f"row {i % 7}" for i in range(50)]))
+    assert len(digests) == 50
+    assert "curriculum: hashing rows" in capsys.readouterr().err
