@@ -87,7 +87,8 @@ class CurriculumCallback(TrainerCallback):
         self.sampler.set_epoch(int(state.epoch or 0))
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        rows = self.capture.start_gather()
+        # At most a step's rows per process (the global batch's share): the gather is then asynchronous.
+        rows = self.capture.start_gather(capacity=self.curriculum.global_batch // world_size())
         step = state.global_step
         record = self.sampler.step_record(step, self.curriculum.block_size)
         # Folded in by the background thread, in stream order with the draws: the loop waits neither for the fold nor

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .distributed import gather_rows, world_size
+from .distributed import PendingGather, gather_rows, world_size
 from .fused_head import IGNORE_INDEX, FusedHead
 
 __all__: list[str] = []
@@ -190,9 +190,11 @@ class LossCapture:
         order (the arguments of [`~curriculum.Curriculum.observe`]); `start_gather().result()`."""
         return self.start_gather().result()
 
-    def start_gather(self) -> StepRows:
+    def start_gather(self, capacity: int | None = None) -> StepRows:
         """Hand over this optimizer step's statistics as a [`StepRows`], whose `result()` gives what [`gather`]
-        returns. In one process on a GPU the copy to the host is only queued (no wait for the GPU here).
+        returns. In one process on a GPU the copy to the host is only queued (no wait for the GPU here); with several
+        processes and `capacity` (the most rows one process trains on in a step, the same on every process) the
+        gather is an asynchronous collective, waited for by `result()`.
 
         A row without any supervised token has count 0 and NaN loss and confidence: the curriculum marks it
         unscorable. Raises when micro-batches carried sample indices but no statistic could be read from them (an
@@ -214,7 +216,7 @@ class LossCapture:
             local = torch.zeros((0, 4), dtype=torch.float64)
         self._rows.clear()
         self._forwards_with_ids = 0
-        return StepRows(local)
+        return StepRows(local, capacity)
 
 
 class StepRows:
@@ -222,17 +224,21 @@ class StepRows:
 
     In a single process on a GPU, the copy into pinned host memory is queued behind the step's kernels and
     [`result`] waits for it (in the curriculum's background thread, so the training loop never waits for the GPU).
-    Otherwise the rows are gathered from every process at once (a collective, which every process must call in the
-    same order from the training loop).
+    With several processes the rows are gathered from every process by a collective, which every process starts in
+    the same order from the training loop: asynchronously when the step's `capacity` is known (the curriculum's
+    thread waits for it in [`result`]), else at once.
     """
 
-    def __init__(self, local: torch.Tensor) -> None:
+    def __init__(self, local: torch.Tensor, capacity: int | None = None) -> None:
         self._event: torch.cuda.Event | None = None
+        self._pending: PendingGather | None = None
         if local.is_cuda and world_size() == 1:
             self._rows = torch.empty(local.shape, dtype=local.dtype, pin_memory=True)
             self._rows.copy_(local, non_blocking=True)
             self._event = torch.cuda.Event()
             self._event.record()
+        elif world_size() > 1 and capacity is not None:
+            self._pending = PendingGather(local, capacity)  # waited for in `result`
         else:
             self._rows = torch.from_numpy(gather_rows(local.cpu()))
 
@@ -240,5 +246,5 @@ class StepRows:
         """Rows (int64), losses, confidences and supervised-token counts, in rank order."""
         if self._event is not None:
             self._event.synchronize()
-        rows = self._rows.numpy()
+        rows = self._pending.result() if self._pending is not None else self._rows.numpy()
         return rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2], rows[:, 3]

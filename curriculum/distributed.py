@@ -69,6 +69,34 @@ def gather_rows(rows: torch.Tensor) -> np.ndarray:
     return torch.cat([o[:s] for o, s in zip(out, sizes)]).cpu().numpy()
 
 
+class PendingGather:
+    """An all-gather of every process's `(n, k)` float64 `rows`, at most `capacity` per process, started at once
+    (asynchronously) and waited for by [`result`], from any thread: the training loop that starts it never waits for
+    the device or the other processes. Each process sends its rows padded to `capacity`, behind a header row holding
+    their count; every process must start it in the same order, with the same capacity."""
+
+    def __init__(self, rows: torch.Tensor, capacity: int) -> None:
+        n, k = rows.shape
+        if n > capacity:
+            raise RuntimeError(
+                f"curriculum: this process trained on {n} rows in one optimizer step, more than the {capacity} a "
+                "step holds (per-device batch x gradient accumulation); the data loader does not follow the sampler"
+            )
+        device = _device()
+        padded = torch.zeros((capacity + 1, k), dtype=torch.float64, device=device)
+        padded[0, 0] = n
+        padded[1 : n + 1] = rows.to(device=device, dtype=torch.float64)
+        self._sent = padded  # kept alive until the collective is done
+        self._parts = [torch.empty_like(padded) for _ in range(world_size())]
+        self._work = dist.all_gather(self._parts, padded, async_op=True)
+
+    def result(self) -> np.ndarray:
+        """The gathered rows, in rank order (waits for the collective)."""
+        self._work.wait()
+        parts = [part.cpu() for part in self._parts]
+        return torch.cat([part[1 : 1 + int(part[0, 0])] for part in parts]).numpy()
+
+
 def check_process_count(accelerate_processes: int) -> None:
     """Raise when accelerate and torch.distributed disagree on the number of processes."""
     torch_processes = world_size()

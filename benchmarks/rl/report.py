@@ -67,11 +67,11 @@ def _pm(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     return f"{mean:.{digits}f}" + ("" if se != se else f" ± {se:.{digits}f}")
 
 
-def _mean_curve(runs: list[Run], targets: list[int]) -> dict[int, float]:
-    """Mean over seeds of held-out accuracy at each target all seeds reached."""
+def _mean_curve(runs: list[Run], targets: list[int], key: str = "accuracy") -> dict[int, float]:
+    """Mean over seeds of held-out accuracy (or `key`) at each target all seeds reached."""
     out = {}
     for t in targets:
-        values = [_at(r, t) for r in runs]
+        values = [_at(r, t, key) for r in runs]
         if values and all(v is not None for v in values):
             out[t] = float(np.mean(values))
     return out
@@ -92,26 +92,29 @@ def _initial(results: list[Run]) -> str:
     return "\n".join(lines)
 
 
-def _reach(results: list[Run]) -> str:
-    """Per mix and arm: the completions at which the seed-mean held-out accuracy first reaches uniform's final one."""
-    lines = ["| mix | role | uniform's final held-out exact match % | arm | completions to reach it | ratio to uniform |",
-             "|---|---|---:|---|---:|---:|"]
-    targets = [t for t in _targets(results) if t > 0]
+def _reach(results: list[Run], key: str = "accuracy") -> str:
+    """Per mix and arm: the completions at which the seed-mean held-out accuracy first reaches uniform's final one
+    (0 where the warm model already does)."""
+    what = "held-out exact match" if key == "accuracy" else "held-out sampled pass rate"
+    lines = [f"| mix | role | warm model's {what} % | uniform's final % | arm | completions to reach it | "
+             "ratio to uniform |", "|---|---|---:|---:|---|---:|---:|"]
+    targets = _targets(results)
     for mix in _mixes(results):
         uniform = _runs(results, mix, "uniform")
         if not uniform:
             continue
-        final = float(np.mean([_at(r, max(targets)) for r in uniform]))
+        final = float(np.mean([_at(r, max(targets), key) for r in uniform]))
+        start = float(np.mean([_at(r, 0, key) for r in uniform]))
         reached: dict[str, int | None] = {}
         for arm in ARMS:
-            curve = _mean_curve(_runs(results, mix, arm), targets)
+            curve = _mean_curve(_runs(results, mix, arm), targets, key)
             reached[arm] = next((t for t in targets if t in curve and curve[t] >= final - 1e-9), None)
         for arm in ARMS:
             if not _runs(results, mix, arm):
                 continue
             n, base = reached[arm], reached["uniform"]
-            ratio = "-" if n is None or base is None else f"{n / base:.2f}"
-            lines.append(f"| `{mix}` | {_role(mix)} | {100 * final:.1f} | {arm} | "
+            ratio = "-" if n is None or not base else f"{n / base:.2f}"
+            lines.append(f"| `{mix}` | {_role(mix)} | {100 * start:.1f} | {100 * final:.1f} | {arm} | "
                          f"{'not reached' if n is None else f'{n:,}'} | {ratio} |")
     return "\n".join(lines)
 
@@ -204,6 +207,7 @@ BLOCKS: dict[str, Callable[[list[Run]], str]] = {
     "rl_setup": _setup,
     "rl_initial": _initial,
     "rl_reach": _reach,
+    "rl_reach_sampled": lambda results: _reach(results, "sampled_pass_rate"),
     "rl_accuracy": _accuracy,
     "rl_sampled": lambda results: _accuracy(results, "sampled_pass_rate"),
     "rl_paired": _paired,
