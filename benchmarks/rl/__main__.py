@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from .mixes import MIXES
-from .run import ARMS, SIZES, call_job as _call, quiet as _quiet
+from .run import ARMS, SIZES
+from .run import call_job as _call
+from .run import quiet as _quiet
 
 
 def _map(jobs: list[tuple[str, tuple[Any, ...]]], workers: int):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .mixes import MIXES, ROLES
+from .mixes import MIXES
 from .run import ARMS
 
 __all__ = ["BLOCKS", "PAGE", "RESULTS", "fill", "load_results", "main"]
@@ -64,7 +64,7 @@ def _pm(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     if not values:
         return "-"
     mean, se = _mean_se([scale * v for v in values])
-    return f"{mean:.{digits}f}" + ("" if se != se else f" ± {se:.{digits}f}")
+    return f"{mean:.{digits}f}" + ("" if np.isnan(se) else f" ± {se:.{digits}f}")
 
 
 def _mean_curve(runs: list[Run], targets: list[int], key: str = "accuracy") -> dict[int, float]:
@@ -82,8 +82,8 @@ def _role(mix: str) -> str:
 
 
 def _initial(results: list[Run]) -> str:
-    lines = ["| mix | role | pool prompts | p = 0 | 0 < p < 1 | p = 1 | mean pass rate | by level: share with 0 < p < 1 "
-             "(mean p) | held-out greedy exact match |", "|---|---|---:|---:|---:|---:|---:|---|---:|"]
+    lines = [("| mix | role | pool prompts | p = 0 | 0 < p < 1 | p = 1 | mean pass rate | by level: share with 0 < p < 1 "
+             "(mean p) | held-out greedy exact match |"), "|---|---|---:|---:|---:|---:|---:|---|---:|"]
     for mix in _mixes(results):
         init = next(r["initial"] for r in results if r["mix"] == mix)
         levels = "; ".join(f"L{lv} {h['between']:.0%} ({h['mean']:.2f})" for lv, h in init["by_level"].items())
@@ -96,8 +96,8 @@ def _reach(results: list[Run], key: str = "accuracy") -> str:
     """Per mix and arm: the completions at which the seed-mean held-out accuracy first reaches uniform's final one
     (0 where the warm model already does)."""
     what = "held-out exact match" if key == "accuracy" else "held-out sampled pass rate"
-    lines = [f"| mix | role | warm model's {what} % | uniform's final % | arm | completions to reach it | "
-             "ratio to uniform |", "|---|---|---:|---:|---|---:|---:|"]
+    lines = [(f"| mix | role | warm model's {what} % | uniform's final % | arm | completions to reach it | "
+             "ratio to uniform |"), "|---|---|---:|---:|---|---:|---:|"]
     targets = _targets(results)
     for mix in _mixes(results):
         uniform = _runs(results, mix, "uniform")
@@ -155,8 +155,8 @@ def _paired(results: list[Run]) -> str:
 
 
 def _zero_advantage(results: list[Run]) -> str:
-    lines = ["| mix | role | arm | `curriculum/zero_advantage_share` | TRL's `frac_reward_zero_std` | mean reward | "
-             "replayed completions (share of trained) |", "|---|---|---|---:|---:|---:|---:|"]
+    lines = [("| mix | role | arm | `curriculum/zero_advantage_share` | TRL's `frac_reward_zero_std` | mean reward | "
+             "replayed completions (share of trained) |"), "|---|---|---|---:|---:|---:|---:|"]
     for mix in _mixes(results):
         for arm in ARMS:
             runs = _runs(results, mix, arm)
@@ -173,8 +173,8 @@ def _zero_advantage(results: list[Run]) -> str:
 
 
 def _timings(results: list[Run]) -> str:
-    lines = ["| mix | arm | rounds | completions generated | wall s per run (train incl. eval) | of which held-out "
-             "eval s |", "|---|---|---:|---:|---:|---:|"]
+    lines = [("| mix | arm | rounds | completions generated | wall s per run (train incl. eval) | of which held-out "
+             "eval s |"), "|---|---|---:|---:|---:|---:|"]
     for mix in _mixes(results):
         for arm in ARMS:
             runs = _runs(results, mix, arm)
@@ -219,11 +219,11 @@ BLOCKS: dict[str, Callable[[list[Run]], str]] = {
 def fill(text: str, results: list[Run], blocks: Sequence[str] = tuple(BLOCKS)) -> str:
     """`text` with each `<!-- NAME:start -->...<!-- NAME:end -->` block of `blocks` rewritten from `results`."""
     for name in blocks:
-        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
         if not pattern.search(text):
             raise ValueError(f"the page has no <!-- {name}:start --> ... <!-- {name}:end --> block")
         body = BLOCKS[name](results).rstrip("\n")
-        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -106,7 +107,6 @@ def _collate(features: list[dict[str, Any]]) -> dict[str, Any]:
 def warm_model(family: str, size: Size, cache: Path) -> tuple[Path, float]:
     """The family's warm-up model (plain `transformers.Trainer` on prompt + answer + EOS, loss on the answer), trained
     once and cached under `cache` by its settings. Returns its folder and the seconds spent training (0 if cached)."""
-    import torch
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
@@ -133,8 +133,10 @@ def warm_model(family: str, size: Size, cache: Path) -> tuple[Path, float]:
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    os.replace(tmp, folder) if not folder.exists() else None
-    del torch
+    if folder.exists():  # another process trained the same model meanwhile
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, folder)
     return folder, time.perf_counter() - start
 
 
@@ -241,7 +243,11 @@ def run_arm(arm: str, mix_name: str, seed: int, size: Size, cache: Path) -> dict
     completions; held-out greedy exact match at equal completion steps. Returns the results line."""
     import datasets
     import torch
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, TrainerCallback
+    from transformers import (
+        AutoModelForCausalLM,
+        PreTrainedTokenizerFast,
+        TrainerCallback,
+    )
     from trl import GRPOConfig, GRPOTrainer
 
     from curriculum import CurriculumConfig, attach
