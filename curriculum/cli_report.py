@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from .config import CurriculumConfig
-from .resume import check_same_data
 
 __all__ = ["REPORT_FIELDS", "report"]
 
@@ -63,6 +62,7 @@ def _default_plot_path(output: str) -> str:
 def report(args: argparse.Namespace) -> None:
     from .core import Curriculum
     from .datamap import CATEGORIES
+    from .resume import check_same_data
     from .scoring.io import load_rows, save_rows
 
     config = CurriculumConfig.from_yaml(args.config)
