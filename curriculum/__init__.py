@@ -1,4 +1,4 @@
-"""Online curriculum for the Hugging Face Trainer and TRL's SFTTrainer."""
+"""Online curriculum for the Hugging Face Trainer and TRL's SFTTrainer and GRPOTrainer."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 # The Trainer integration imports torch, transformers and trl: load it on first use, so that the framework-free
 # core (`Curriculum`) and `curriculum validate` start fast and need none of them.
 _LAZY = {
+    "CurriculumGRPOMixin": "grpo",
     "CurriculumHandle": "integration",
     "CurriculumTrainerMixin": "integration",
     "attach": "integration",
