@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import datasets
 import torch
 
 from . import compat
-from .data import INDEX_KEY, IndexedDataset
-from .distributed import check_process_count, rank
+from .data import INDEX_KEY
+from .distributed import rank
 from .integration import CurriculumTrainerMixin, check_dataset
 from .rollout_buffer import pad_rows
 from .samplers import RepeatCurriculumSampler
@@ -107,14 +106,8 @@ class CurriculumGRPOMixin(CurriculumTrainerMixin):
         compat.add_signature_column(self, INDEX_KEY)
         self._curriculum_installed = True
 
-    def get_train_dataloader(self):
-        self._install_curriculum()
-        check_process_count(self.accelerator.num_processes)
-        dataset = self.train_dataset
-        if isinstance(dataset, datasets.Dataset):
-            dataset = compat.remove_unused_columns(self, dataset)
-        return compat.train_dataloader(self, IndexedDataset(dataset), self._get_train_sampler,
-                                       batch_size=self._train_batch_size * self.args.steps_per_generation)
+    def _loader_batch_size(self) -> int:
+        return self._train_batch_size * self.args.steps_per_generation  # GRPO's loader yields generation batches
 
     def _get_train_sampler(self, train_dataset: Any = None) -> RepeatCurriculumSampler:
         sampler = super()._get_train_sampler(train_dataset)

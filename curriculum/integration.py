@@ -328,7 +328,12 @@ class CurriculumTrainerMixin:
         if isinstance(dataset, datasets.Dataset):
             # Drop unused (often long text) columns before rows are fetched, as the Trainer does for its own path.
             dataset = compat.remove_unused_columns(self, dataset)
-        return compat.train_dataloader(self, IndexedDataset(dataset), self._get_train_sampler)
+        return compat.train_dataloader(self, IndexedDataset(dataset), self._get_train_sampler,
+                                       batch_size=self._loader_batch_size())
+
+    def _loader_batch_size(self) -> int | None:
+        """Rows per data-loader batch and process (None: the per-device training batch)."""
+        return None
 
     def _get_train_sampler(self, train_dataset: Any = None) -> CurriculumSampler:
         sampler, curriculum = self.curriculum_handle.sampler, self.curriculum_handle.curriculum

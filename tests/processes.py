@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -119,3 +120,11 @@ def check_ok(result: subprocess.CompletedProcess) -> str:
             pytrace=False,
         )
     return result.stdout
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now, for a `torchrun --master_port`."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+

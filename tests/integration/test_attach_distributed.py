@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from processes import ROOT, check_ok, run_process
+from processes import ROOT, check_ok, free_port, run_process
 
 HARNESS = ROOT / "tests" / "attach_harness.py"
 WORLD = 2
@@ -22,16 +20,10 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory) -> list[dict[str, np.ndarray]]:
     out = tmp_path_factory.mktemp("attach")
-    launcher = ["torchrun", "--nproc_per_node", str(WORLD), "--master_port", str(_free_port())]
+    launcher = ["torchrun", "--nproc_per_node", str(WORLD), "--master_port", str(free_port())]
     check_ok(run_process([*launcher, str(HARNESS), "--out", str(out)], LAUNCH_TIMEOUT, env={"OMP_NUM_THREADS": "1"}))
     loaded = []
     for r in range(WORLD):

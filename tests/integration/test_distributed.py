@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import deepspeed_available
-from processes import PYTHON, ROOT, check_ok, run_process
+from processes import PYTHON, ROOT, check_ok, free_port, run_process
 
 HARNESS = ROOT / "tests" / "dist_harness.py"
 WORLD, BATCH, ACCUM, STEPS = 2, 4, 2, 6
@@ -24,19 +24,11 @@ ENV = {"OMP_NUM_THREADS": "1"}
 
 
 def launch(out: Path, *args: str, expect_ok: bool = True, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
-    launcher = launcher or ["torchrun", "--nproc_per_node", str(WORLD), "--master_port", str(_free_port())]
+    launcher = launcher or ["torchrun", "--nproc_per_node", str(WORLD), "--master_port", str(free_port())]
     result = run_process([*launcher, str(HARNESS), "--out", str(out), *args], LAUNCH_TIMEOUT, env=ENV)
     if expect_ok:
         check_ok(result)
     return result
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load_ranks(out: Path) -> list[dict[str, np.ndarray]]:
@@ -147,7 +139,7 @@ def test_accelerate_launch_multi_process_on_cpu(tmp_path):
     launcher = [
         PYTHON, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(WORLD),
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-        str(_free_port()),
+        str(free_port()),
     ]
     launch(tmp_path, "--samples-per-epoch", "128", launcher=launcher)
     check_exact(load_ranks(tmp_path))
@@ -179,7 +171,7 @@ def _launch_two_nodes(outs: list[Path], *args: str) -> None:
     """`torchrun --nnodes 2` twice on this machine, one process per node, each node with its own output folder."""
     import threading
 
-    port = str(_free_port())
+    port = str(free_port())
     results: dict[int, subprocess.CompletedProcess] = {}
 
     def node(rank: int) -> None:
@@ -237,7 +229,7 @@ def test_elastic_resume_with_another_global_batch_continues_the_stream(tmp_path,
         return ["--refresh", refresh, "--max-steps", steps, "--lr", "0", *extra]
 
     def torchrun(world):
-        return ["torchrun", "--nproc_per_node", str(world), "--master_port", str(_free_port())]
+        return ["torchrun", "--nproc_per_node", str(world), "--master_port", str(free_port())]
 
     launch(tmp_path / "full", *args(before), launcher=torchrun(before))
     saved_step = 3 if before == 2 else 6  # stream position 48 either way

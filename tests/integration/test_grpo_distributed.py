@@ -4,13 +4,12 @@ and streams on both ranks."""
 from __future__ import annotations
 
 import shutil
-import socket
 
 import numpy as np
 import pytest
 
 from conftest import deepspeed_available
-from processes import ROOT, check_ok, run_process
+from processes import ROOT, check_ok, free_port, run_process
 
 HARNESS = ROOT / "tests" / "grpo_harness.py"
 WORLD = 2
@@ -22,19 +21,13 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("replay, deepspeed", [
     (0.5, "none"),
     pytest.param(0.0, "zero2", marks=pytest.mark.skipif(not deepspeed_available(), reason="deepspeed is not installed")),
     pytest.param(0.5, "zero3", marks=pytest.mark.skipif(not deepspeed_available(), reason="deepspeed is not installed")),
 ])
 def test_both_ranks_hold_the_same_table_and_stream(tmp_path, replay, deepspeed):
-    launcher = ["torchrun", "--nproc_per_node", str(WORLD), "--master_port", str(_free_port())]
+    launcher = ["torchrun", "--nproc_per_node", str(WORLD), "--master_port", str(free_port())]
     command = [*launcher, str(HARNESS), "--out", str(tmp_path), "--replay", str(replay), "--deepspeed", deepspeed]
     check_ok(run_process(command, LAUNCH_TIMEOUT, env={"OMP_NUM_THREADS": "1"}))
     ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(WORLD)]
