@@ -40,7 +40,7 @@ def test_no_other_private_trainer_member_is_used():
 
     used = set(re.findall(r"\b(?:self|trainer)\.(_[a-z]\w*)", inspect.getsource(integration)))
     own = {"_install_curriculum", "_curriculum_installed", "_curriculum_step", "_curriculum_handle",
-           "_curriculum_resume", "_is_checkpoint"}
+           "_curriculum_resume", "_is_checkpoint", "_loader_batch_size"}
     assert used == own | {"_get_train_sampler"}, used
     for hook in ("_get_train_sampler", "_load_callback_state"):
         assert ("transformers.Trainer", hook) in PRIVATE_MEMBERS
