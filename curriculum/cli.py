@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from .config import ConfigError, CurriculumConfig, read_yaml_section, schema_markdown
+from .config import ConfigError, CurriculumConfig, schema_markdown
+from .fields import yaml_section
 from .cli_report import REPORT_FIELDS
 from .scoring.registry import JUDGE_SCORERS, SCORERS
 
@@ -205,7 +206,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
     try:
         config = CurriculumConfig.from_yaml(args.config)
-        others = read_yaml_section(args.config)[1]
+        others = yaml_section(args.config, set(CurriculumConfig.__dataclass_fields__))[1]
     except (ConfigError, OSError) as err:
         print(f"curriculum: error: {err}", file=sys.stderr)
         return 2

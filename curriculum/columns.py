@@ -224,7 +224,7 @@ def arrow_groups(dataset: Any, name: str, key: str) -> tuple[np.ndarray, list[st
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .difficulty import MISSING
+    from .groups import MISSING
 
     found = _arrow(dataset)
     if found is None:
@@ -284,7 +284,7 @@ def read_numbers(dataset: Any, name: str, key: str) -> np.ndarray:
 
 def read_groups(dataset: Any, name: str, key: str) -> tuple[np.ndarray, list[str]]:
     """The group codes (by first appearance, missing labels one group) and names of the column `name`."""
-    from .difficulty import encode_groups, group_names
+    from .groups import encode_groups, group_names
 
     fast = arrow_groups(dataset, name, key)
     if fast is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .fields import ConfigError, UniqueKeyLoader, check_field, closest, schema_table
+from .fields import ConfigError, check_field, check_keys, schema_table, yaml_section
 from .fields import config_field as _field  # short: one per field below
 from .noise import SIGNALS as NOISE_SIGNALS
 from .schedules import SCHEDULES, make_schedule
@@ -353,26 +353,14 @@ class CurriculumConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "CurriculumConfig":
         """Build a config from a mapping, rejecting unknown keys with the list of allowed ones."""
-        if not isinstance(values, dict):
-            raise ConfigError(f"a curriculum config should be a mapping of keys to values, but got {values!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        not_text = [k for k in values if not isinstance(k, str)]
-        if not_text:
-            raise ConfigError(
-                f"curriculum keys should be names, but got the key(s) {not_text!r} (YAML reads `on`, `yes`, `null` "
-                f"and numbers as non-strings); allowed keys are {sorted(known)}"
-            )
-        unknown = sorted(set(values) - known)
-        if unknown:
-            hints = [f"{k!r} (did you mean {closest(k, known)!r}?)" if closest(k, known) else repr(k) for k in unknown]
-            raise ConfigError(f"unknown curriculum key(s) {', '.join(hints)}; allowed keys are {sorted(known)}")
+        check_keys(values, {f.name for f in dataclasses.fields(cls)})
         return cls(**values)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "CurriculumConfig":
         """Load a config from a YAML file: the keys at the top level, or under a top-level `curriculum:` key (a
         training file such as `examples/train_tiny.yaml`: its other keys are the training script's, not read here)."""
-        data, _ = read_yaml_section(path)
+        data, _ = yaml_section(path, set(cls.__dataclass_fields__))
         try:
             return cls.from_dict(data)
         except ConfigError as err:
@@ -403,33 +391,6 @@ class CurriculumConfig:
     def target(self, progress: float) -> float:
         """Target difficulty quantile at `progress` in [0, 1]."""
         return self.schedule_fn()(progress)
-
-
-def read_yaml_section(path: str | os.PathLike) -> tuple[Any, list[str]]:
-    """The curriculum's part of a YAML file and the file's other top-level keys: with a top-level `curriculum:`
-    mapping, that mapping and the keys beside it; otherwise the whole file and no other key."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            data = yaml.load(fh, Loader=UniqueKeyLoader)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        except ConfigError as err:
-            raise ConfigError(f"{path}: {err}") from None
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
-    if data is None:
-        return {}, []
-    if isinstance(data, dict) and isinstance(data.get("curriculum", False), (dict, type(None))):
-        others = [str(key) for key in data if key != "curriculum"]
-        # `seed` is a training argument too; any other curriculum key beside the section is a misplaced one.
-        stray = [key for key in others if key in {f.name for f in dataclasses.fields(CurriculumConfig)} - {"seed"}]
-        if stray:
-            raise ConfigError(
-                f"{path}: {stray} sit beside the `curriculum:` section, outside it, where the training script reads "
-                "its own keys; move them into the `curriculum:` section"
-            )
-        return data["curriculum"] or {}, others
-    return data, []
 
 
 def schema_markdown() -> str:

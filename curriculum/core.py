@@ -10,7 +10,8 @@ import numpy as np
 from . import inputs
 from .config import CurriculumConfig
 from .datamap import build_data_map, categorize, category_counts
-from .difficulty import Difficulty, narrow_codes
+from .difficulty import Difficulty
+from .groups import narrow_codes
 from .draws import draw_rows, draw_without_replacement
 from .factors import Factor, Observation, RowData, build_factors
 from .factors.task_shares import share_metrics

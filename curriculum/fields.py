@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+import os
 from dataclasses import field
 from typing import Any
 
@@ -155,3 +156,47 @@ def schema_table(cls: type) -> str:
             f"| `{f.name}` | `{str(f.type).replace('|', chr(92) + '|')}` | `{default}` | {'; '.join(allowed) or '-'} | {meta['help']} |"
         )
     return "\n".join(rows)
+
+
+def yaml_section(path: str | os.PathLike, keys: set[str]) -> tuple[Any, list[str]]:
+    """The curriculum's part of a YAML file and the file's other top-level keys: with a top-level `curriculum:`
+    mapping, that mapping and the keys beside it (refusing any of the curriculum's `keys` but `seed` there);
+    otherwise the whole file and no other key."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            data = yaml.load(fh, Loader=UniqueKeyLoader)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
+    if data is None:
+        return {}, []
+    if isinstance(data, dict) and isinstance(data.get("curriculum", False), (dict, type(None))):
+        others = [str(key) for key in data if key != "curriculum"]
+        # `seed` is a training argument too; any other curriculum key beside the section is a misplaced one.
+        stray = [key for key in others if key in keys - {"seed"}]
+        if stray:
+            raise ConfigError(
+                f"{path}: {stray} sit beside the `curriculum:` section, outside it, where the training script reads "
+                "its own keys; move them into the `curriculum:` section"
+            )
+        return data["curriculum"] or {}, others
+    return data, []
+
+
+def check_keys(values: Any, known: set[str]) -> None:
+    """Refuse a config that is not a mapping of `known` names, suggesting the closest name for a misspelt one."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"a curriculum config should be a mapping of keys to values, but got {values!r}")
+    not_text = [k for k in values if not isinstance(k, str)]
+    if not_text:
+        raise ConfigError(
+            f"curriculum keys should be names, but got the key(s) {not_text!r} (YAML reads `on`, `yes`, `null` "
+            f"and numbers as non-strings); allowed keys are {sorted(known)}"
+        )
+    unknown = sorted(set(values) - known)
+    if unknown:
+        hints = [f"{k!r} (did you mean {closest(k, known)!r}?)" if closest(k, known) else repr(k) for k in unknown]
+        raise ConfigError(f"unknown curriculum key(s) {', '.join(hints)}; allowed keys are {sorted(known)}")

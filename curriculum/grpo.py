@@ -10,7 +10,8 @@ import torch
 from . import compat
 from .data import INDEX_KEY
 from .distributed import rank
-from .integration import CurriculumTrainerMixin, check_dataset
+from .checks import check_dataset
+from .integration import CurriculumTrainerMixin
 from .rollout_buffer import pad_rows
 from .samplers import RepeatCurriculumSampler
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import columns
 from .config import CurriculumConfig
-from .difficulty import encode_groups, group_names
+from .groups import encode_groups, group_names
 from .sharing import ScoreSharing, build_sharing
 from .text import duplicate_groups
 
