@@ -11,7 +11,6 @@ import numpy as np
 __all__: list[str] = []
 
 _SPACES = re.compile(r"\s+")
-_U64 = np.uint64
 
 
 def normalize_text(s: str) -> str:
@@ -78,13 +77,6 @@ def duplicate_groups(texts: Sequence[str]) -> np.ndarray:
 _ASCII_EDGES = " " + "".join(chr(i) for i in range(128) if unicodedata.category(chr(i))[0] == "P")
 _ARROW_BLOCK = 4096  # most rows normalised at a time
 _BLOCK_BYTES = 1 << 19  # about this many bytes of text per block: the temporaries stay in cache
-# Digests: a word's position key is its index in its text times _STEP; _MIXERS are the (shift, multiplier, shift,
-# multiplier, shift) of the finalisers of the two 64-bit halves (SplitMix64's and MurmurHash3's).
-_STEP = _U64(0x9E3779B97F4A7C15)
-_MIXERS = ((30, 0xBF58476D1CE4E5B9, 27, 0x94D049BB133111EB, 31), (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33))
-_SECOND = (_U64(29), _U64(0xD6E8FEB86659FD93))  # the second half sums `(m ^ m >> 29) * this` of the mixed words m
-_KEYS = np.zeros(0, dtype=np.uint64)  # i * _STEP for i < len(_KEYS), grown on demand
-_PADS = None  # "", "\0", ..., "\0" * 7 as a `pyarrow` large string array, made on first use
 
 
 def _text_bytes(values) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - a `pyarrow` (large) string array
@@ -153,73 +145,15 @@ def _arrow_keys(block, raw=None):  # noqa: ANN001, ANN202
     return key
 
 
-def _mix(x: np.ndarray, mixer: tuple[int, int, int, int, int], scratch: np.ndarray | None = None) -> np.ndarray:
-    """A xor-shift-multiply finaliser (`mixer`: shift, multiplier, shift, multiplier, shift) of uint64 `x`, in
-    place (`scratch`: a spare array like `x`): a fixed bijection that spreads every input bit over the whole word."""
-    scratch = np.empty_like(x) if scratch is None else scratch
-    a, b, c, d, e = mixer
-    for shift, multiplier in ((a, b), (c, d), (e, None)):
-        np.right_shift(x, _U64(shift), out=scratch)
-        x ^= scratch
-        if multiplier is not None:
-            x *= _U64(multiplier)
-    return x
-
-
-def _aligned(keys):  # noqa: ANN001, ANN202 - a `pyarrow` large string array
-    """`keys` with each text followed by the NUL bytes that round its length up to a multiple of 8, so every row
-    starts on a word of the (fresh, 64-byte aligned) data buffer."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    global _PADS
-    if _PADS is None:
-        _PADS = pa.array(["\0" * k for k in range(8)], type=pa.large_string())
-    keys = keys.cast(pa.large_string())
-    lengths = np.diff(_text_bytes(keys)[0])
-    pads = _PADS.take(pa.array((-lengths) % 8))
-    return pc.binary_join_element_wise(keys, pads, pa.scalar("", pa.large_string())), lengths
-
-
-def _position_keys(count: int) -> np.ndarray:
-    """`np.arange(count) * _STEP` as uint64 (wrapping), from a table grown on demand and shared by the threads."""
-    global _KEYS
-    keys = _KEYS
-    if len(keys) < count:
-        keys = np.arange(max(count, 2 * len(keys)), dtype=np.uint64) * _STEP
-        _KEYS = keys
-    return keys[:count]
-
-
 def _digests(keys) -> np.ndarray:  # noqa: ANN001 - a `pyarrow` string array without nulls
-    """A 128-bit digest of each text, as `(len(keys), 2)` uint64. Each 8-byte word of the NUL-padded text, xored
-    with its position's key, is mixed (a bijection) to m; the first half is the mixed sum of the m, the second the
-    mixed sum of `(m ^ m >> 29) * odd`, a second non-linear function of them; both are mixed with the length."""
-    padded, lengths = _aligned(keys)
-    offsets, data = _text_bytes(padded)
-    words = data.view(np.uint64) if data.size else np.zeros(0, dtype=np.uint64)
-    count = np.diff(offsets) // 8
-    starts = offsets[:-1] // 8
-    filled = count > 0  # `reduceat` needs non-empty segments: empty texts sum to 0
-    # Position keys: (global word index - the text's first word index) * _STEP, wrapping.
-    mixed = np.repeat(starts.view(np.uint64) * _STEP, count)
-    np.subtract(_position_keys(len(words)), mixed, out=mixed)
-    mixed ^= words
-    scratch = np.empty_like(words)
-    _mix(mixed, _MIXERS[0], scratch)
-    out = np.zeros((len(keys), 2), dtype=np.uint64)
-    length_keys = lengths.view(np.uint64) * _STEP
-    for half in range(2):
-        if half:  # m -> (m ^ m >> 29) * odd, in place
-            np.right_shift(mixed, _SECOND[0], out=scratch)
-            mixed ^= scratch
-            mixed *= _SECOND[1]
-        sums = np.zeros(len(keys), dtype=np.uint64)
-        if mixed.size:
-            sums[filled] = np.add.reduceat(mixed, starts[filled])
-        sums ^= length_keys
-        out[:, half] = _mix(sums, _MIXERS[half])
-    return out
+    """The 128-bit xxHash (XXH3) of each text's UTF-8 bytes, as `(len(keys), 2)` uint64: one compiled call per row
+    over slices of the data buffer, driven by C iterators (no Python bytecode per row)."""
+    import xxhash
+
+    offsets, data = _text_bytes(keys)
+    bounds = offsets.tolist()
+    views = map(memoryview(data).__getitem__, map(slice, bounds[:-1], bounds[1:]))
+    return np.frombuffer(b"".join(map(xxhash.xxh3_128_digest, views)), dtype=np.uint64).reshape(-1, 2)
 
 
 def _block_rows(parts: list) -> int:
@@ -266,8 +200,9 @@ def arrow_duplicate_digests(texts, separator: str | None = None) -> np.ndarray: 
     different forms, the digest taken as a random function, collide with probability about 2**-128, so any collision
     among 10**8 distinct rows has probability about 1.5e-23 (the digest is not cryptographic: crafted texts could
     collide). With `texts` a list of such columns, a row's text is theirs joined with `separator` (a whitespace
-    character). Computed block by block (never all normalised texts at once) with Arrow and numpy kernels on two
-    threads, without a Python loop over rows; only texts with a non-ASCII character are normalised in Python."""
+    character). Computed block by block (never all normalised texts at once) on two threads, normalised with Arrow
+    and numpy kernels and hashed with xxHash's XXH3-128, without a Python loop over rows; only texts with a
+    non-ASCII character are normalised in Python."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
