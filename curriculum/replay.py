@@ -62,11 +62,22 @@ class ReplayBuffer:
         self._rows = OrderedDict((int(r), None) for r in state["rows"])
 
 
+# A snapshot keeps at most about this many points of all groups' sorted values together, and at least
+# `_GROUP_POINTS` of each group's: its memory does not grow with the rows.
+_SKETCH_POINTS = 1 << 16
+_GROUP_POINTS = 1 << 10
+
+
 class RankSnapshot:
     r"""
-    Sorted per-group values of a signal, taken at a refresh point, to rank new observations in O(log n).
+    Per-group quantiles of a signal, taken at a refresh point, to rank new observations in O(log n).
 
-    `rank(rows, values)` is the share of the group's snapshot values below each value (0.5 for an empty group).
+    `rank(rows, values)` is the share of the group's snapshot values below each value (0.5 for an empty group). A
+    group keeps a sketch of its sorted values: each kept value with the number of the group's values below it and
+    not above it. It keeps every distinct value while it has at most its share of `points` (at least
+    `_GROUP_POINTS`), so the ranks are exact; a larger group keeps that many evenly spaced order statistics, and a
+    value between two of them is ranked by linear interpolation, within 1 / (points kept) of the exact rank. The
+    snapshot holds O(points) memory, not O(rows).
 
     Example:
 
@@ -79,39 +90,95 @@ class RankSnapshot:
     ```
     """
 
-    def __init__(self, values: np.ndarray, groups: np.ndarray | None) -> None:
+    def __init__(self, values: np.ndarray, groups: np.ndarray | None, points: int = _SKETCH_POINTS) -> None:
         values = np.asarray(values)
         if values.dtype not in (np.float32, np.float64):
             values = values.astype(np.float64)
         self.groups = None if groups is None else _integer_codes(groups)  # no copy of the curriculum's codes
         rows = np.flatnonzero(np.isfinite(values))
         if self.groups is None:
-            self._sorted = np.sort(values[rows]).astype(np.float64, copy=False)
-            self._start, self._count = np.zeros(1, dtype=np.int64), np.array([rows.size])
-            return
-        num_groups = int(self.groups.max()) + 1 if self.groups.size else 1
-        self._sorted = sort_within_groups(values, self.groups, rows)
-        counts = np.bincount(self.groups[rows], minlength=num_groups)
-        self._start = np.r_[0, np.cumsum(counts)[:-1]]
-        self._count = counts
+            ordered = np.sort(values[rows]).astype(np.float64, copy=False)
+            counts = np.array([rows.size])
+        else:
+            num_groups = int(self.groups.max()) + 1 if self.groups.size else 1
+            ordered = sort_within_groups(values, self.groups, rows)
+            counts = np.bincount(self.groups[rows], minlength=num_groups)
+        starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+        total = max(1, int(counts.sum()))
+        sketches = [
+            _sketch(ordered[start : start + count], max(_GROUP_POINTS, -(-points * int(count) // total)))
+            for start, count in zip(starts.tolist(), counts.tolist())
+        ]
+        self._set(counts, *(np.concatenate(part) if part else np.zeros(0) for part in zip(*sketches)),
+                  sizes=[len(sketch[0]) for sketch in sketches])
+
+    def _set(self, counts: np.ndarray, values: np.ndarray, below: np.ndarray, not_above: np.ndarray,
+             sizes: list[int]) -> None:
+        self._count = np.asarray(counts, dtype=np.int64)
+        self._values = np.asarray(values, dtype=np.float64)
+        self._below = np.asarray(below, dtype=np.int64)
+        self._not_above = np.asarray(not_above, dtype=np.int64)
+        self._start = np.r_[0, np.cumsum(sizes)].astype(np.int64)  # group g's points: _start[g] to _start[g + 1]
 
     def rank(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values)
+        values = np.asarray(values, dtype=np.float64)
         if self.groups is None:
-            n = self._count[0]
-            if n == 0:
-                return np.full(len(values), 0.5)
-            return np.searchsorted(self._sorted, values, side="left") / n
+            return self._rank_in(0, values)
         groups = self.groups[np.asarray(rows, dtype=np.int64)]
         out = np.full(len(groups), 0.5)
         for g in np.unique(groups):
-            n = self._count[g]
-            if n == 0:
-                continue
             sel = groups == g
-            segment = self._sorted[self._start[g] : self._start[g] + n]
-            out[sel] = np.searchsorted(segment, values[sel], side="left") / n
+            out[sel] = self._rank_in(int(g), values[sel])
         return out
+
+    def _rank_in(self, group: int, values: np.ndarray) -> np.ndarray:
+        """The ranks of `values` among `group`'s snapshot values."""
+        n = int(self._count[group]) if group < len(self._count) else 0
+        if n == 0:
+            return np.full(len(values), 0.5)
+        lo, hi = self._start[group], self._start[group + 1]
+        kept, below, not_above = self._values[lo:hi], self._below[lo:hi], self._not_above[lo:hi]
+        j = np.searchsorted(kept, values, side="left")  # kept[j - 1] < value <= kept[j]
+        count = np.full(len(values), float(n))  # above every kept value (and NaN): all of them are below
+        inside = j < kept.size
+        at = np.minimum(j, kept.size - 1)
+        hit = inside & (kept[at] == values)
+        count[hit] = below[at[hit]]
+        between = inside & ~hit
+        count[between & (j == 0)] = 0.0
+        mid = np.flatnonzero(between & (j > 0))
+        if mid.size:
+            right, left = j[mid], j[mid] - 1
+            fraction = (values[mid] - kept[left]) / (kept[right] - kept[left])
+            # Every value between two kept ones: exactly not_above[left] below when all values are kept.
+            count[mid] = not_above[left] + (below[right] - not_above[left]) * fraction
+        return count / n
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The sketch: per group its count of values, and its kept values with the counts below and not above."""
+        return {"counts": self._count, "values": self._values, "below": self._below, "not_above": self._not_above,
+                "sizes": np.diff(self._start)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray], groups: np.ndarray | None) -> "RankSnapshot":
+        snapshot = cls.__new__(cls)
+        snapshot.groups = None if groups is None else _integer_codes(groups)
+        snapshot._set(state["counts"], state["values"], state["below"], state["not_above"],
+                      np.asarray(state["sizes"]).tolist())
+        return snapshot
+
+
+def _sketch(ordered: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct values among `size` evenly spaced order statistics of the sorted `ordered` (all of them when
+    there are at most `size`), each with the number of values below it and not above it."""
+    if ordered.size > size:
+        kept = np.unique(ordered[np.linspace(0, ordered.size - 1, size).round().astype(np.int64)])
+    else:
+        kept = np.unique(ordered)
+    return kept, np.searchsorted(ordered, kept, side="left"), np.searchsorted(ordered, kept, side="right")
+
+
+_SNAPSHOT = "replay.snapshot."  # the prefix of the snapshot's keys in a checkpoint's state
 
 
 class ReplayPolicy:
@@ -156,7 +223,6 @@ class ReplayPolicy:
         self.near_target = near_target
         self.refresh_steps = max(1, refresh_steps)
         self._snapshot: RankSnapshot | None = None
-        self._snapshot_values: np.ndarray | None = None
 
     @classmethod
     def from_config(cls, config: Any, groups: np.ndarray | None, refresh_steps: int) -> "ReplayPolicy | None":
@@ -182,8 +248,7 @@ class ReplayPolicy:
 
     def snapshot(self, values: np.ndarray) -> None:
         """Take the snapshot that ranks later observations: every row's value (NaN = never trained on)."""
-        self._snapshot_values = np.asarray(values, dtype=np.float32).copy()
-        self._snapshot = RankSnapshot(self._snapshot_values, self.groups)
+        self._snapshot = RankSnapshot(np.asarray(values, dtype=np.float32), self.groups)
 
     def admit(self, rows: np.ndarray, values: np.ndarray, target: float) -> None:
         """Admit the valuable ones among `rows` (just trained on, in order), whose values are `values`."""
@@ -220,10 +285,10 @@ class ReplayPolicy:
         return {"curriculum/replay_buffer": len(self)}
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """`replay.buffer` (the rows held, oldest first) and `replay.snapshot` (the values that rank admissions)."""
+        """`replay.buffer` (the rows held, oldest first) and `replay.snapshot.*` (the sketch that ranks admissions)."""
         state = {"replay.buffer": self.buffer.rows()}
-        if self._snapshot_values is not None:
-            state["replay.snapshot"] = self._snapshot_values
+        if self._snapshot is not None:
+            state.update({f"{_SNAPSHOT}{k}": v for k, v in self._snapshot.state_dict().items()})
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -231,6 +296,9 @@ class ReplayPolicy:
         if "replay.buffer" not in state:
             raise ValueError("the checkpoint was saved without replay; resume with replay_share=0")
         self.buffer.load_state_dict({"rows": state["replay.buffer"]})
-        self._snapshot = self._snapshot_values = None
-        if "replay.snapshot" in state:
+        self._snapshot = None
+        sketch = {k[len(_SNAPSHOT):]: v for k, v in state.items() if k.startswith(_SNAPSHOT)}
+        if sketch:
+            self._snapshot = RankSnapshot.from_state(sketch, self.groups)
+        elif "replay.snapshot" in state:  # saved by an earlier version: every row's value
             self.snapshot(state["replay.snapshot"])

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .copies import CopyGroups
 from .minhash import Neighbors, _check_neighbor_args, _is_int, _neighbors
 from .text import _first_occurrence, _keys
 
@@ -67,8 +68,7 @@ class ScoreSharing:
                 f"a canonical row should point to itself, but row {bad} points to {canonical[bad]}, which points to "
                 f"{canonical[canonical[bad]]}; build canonical with duplicate_groups"
             )
-        self.canonical = canonical
-        self.has_duplicates = bool((canonical != np.arange(n)).any())
+        self.copies = CopyGroups(canonical)  # the rows with a copy only: no per-row array is kept
         self.source = self.indices = self.weights = None
         if neighbors is not None:
             indptr, indices, weights = (np.asarray(a) for a in neighbors)
@@ -90,12 +90,22 @@ class ScoreSharing:
             self.weights = weights
 
     def __len__(self) -> int:
-        return len(self.canonical)
+        return len(self.copies)
+
+    @property
+    def canonical(self) -> np.ndarray:
+        """Per row, the index of its group's canonical row (a new int64 array)."""
+        return self.copies.first()
+
+    @property
+    def has_duplicates(self) -> bool:
+        """Whether some rows are copies of one another."""
+        return self.copies.has_copies
 
     @property
     def num_groups(self) -> int:
         """Number of distinct duplicate groups."""
-        return int((self.canonical == np.arange(len(self))).sum())
+        return self.copies.num_groups
 
     @property
     def num_edges(self) -> int:
@@ -112,20 +122,16 @@ class ScoreSharing:
         out = signal.copy()
         out[~np.isfinite(out)] = np.nan
         if self.has_duplicates:
-            seen = np.isfinite(out)
-            group = self.canonical[seen]
-            total = np.bincount(group, weights=out[seen], minlength=n)
-            count = np.bincount(group, minlength=n)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out = (total / count)[self.canonical]
+            out[self.copies.members] = self.copies.group_mean(out)
         if self.indices is None or not self.indices.size:
             return out
+        canonical = self.canonical
         for _ in range(self.hops):
             value = out[self.indices]
             ok = np.isfinite(value) & (self.weights > 0)
             num = np.bincount(self.source[ok], weights=self.weights[ok] * value[ok], minlength=n)
             den = np.bincount(self.source[ok], weights=self.weights[ok], minlength=n)
-            num, den = num[self.canonical], den[self.canonical]
+            num, den = num[canonical], den[canonical]
             fill = np.isnan(out) & (den > 0)
             if not fill.any():
                 break

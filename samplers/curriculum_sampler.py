@@ -87,7 +87,10 @@ class CurriculumSampler(Sampler[int]):
         record = self._record
         for _ in range(count):
             size = min(self.curriculum.block_size, len(self) - record.size)
-            record.append(*self.curriculum.draw(self.epoch * len(self) + record.size, size, record.rng, record.taken))
+            taken = record.taken  # the pass's rows as booleans, updated by the draw
+            record.append(*self.curriculum.draw(self.epoch * len(self) + record.size, size, record.rng, taken))
+            if taken is not None:
+                record.taken = taken
 
     def claim(self, position: int) -> Callable[[], None] | None:
         """Training has reached stream `position` (its observations handed over): the draw of the blocks of the
@@ -118,7 +121,7 @@ class CurriculumSampler(Sampler[int]):
         if not 0 < end <= self._record.size:
             return None
         batch = self.curriculum.global_batch
-        return self.drawn[max(0, end - history) : end].copy(), self.replayed[end - batch : end].copy()
+        return self.drawn[max(0, end - history) : end].copy(), self._record.replayed_between(end - batch, end)
 
     @property
     def drawn(self) -> np.ndarray:

@@ -32,7 +32,6 @@ class RevisitPenalty(Factor):
         visits = scores.count.astype(np.float64)
         mean = float(visits.sum()) / self.distinct
         if self.duplicates is not None:
-            copies_of = self.duplicates.copies_of
-            visits = np.bincount(copies_of, weights=visits, minlength=len(visits))[copies_of]
+            visits = self.duplicates.copies.group_sum(visits)
         visits *= -self.penalty / max(1.0, mean)
         return np.exp(visits, out=visits)

@@ -23,7 +23,7 @@ class TaskShares(Factor):
 
     name = "tasks"
 
-    def __init__(self, config: Any, rows: RowData, duplicate_weights: np.ndarray | None) -> None:
+    def __init__(self, config: Any, rows: RowData, duplicates: Any = None) -> None:
         self.groups, self.num_groups = rows.groups, rows.num_groups
         self.gamma, self.min_share = config.task_gamma, config.task_min_share
         if self.min_share * self.num_groups > 1.0:
@@ -36,10 +36,10 @@ class TaskShares(Factor):
             counts = np.bincount(self.groups, minlength=self.num_groups)
             offline = np.asarray(rows.confidence_prior, dtype=np.float64)
             self.prior = np.bincount(self.groups, weights=offline, minlength=self.num_groups) / counts
-        self.duplicate_weights = duplicate_weights
+        self.duplicates = duplicates  # the duplicate-weights factor, asked for its weights when they are needed
         self.progress = None
         if config.task_signal == "progress":
-            mass = np.bincount(self.groups, weights=duplicate_weights, minlength=self.num_groups)
+            mass = np.bincount(self.groups, weights=self._duplicate_weights(), minlength=self.num_groups)
             self.progress = TaskProgress(mass, period=rows.refresh_steps, gamma=self.gamma, min_share=self.min_share)
         self.wants_first_visits = self.progress is not None
         self.empty: np.ndarray | None = None  # groups without a row that can be drawn
@@ -49,8 +49,10 @@ class TaskShares(Factor):
     def build(cls, config: Any, rows: RowData, built: dict[str, Factor]) -> "TaskShares | None":
         if not config.balances_tasks:
             return None
-        duplicates = built.get("duplicates")
-        return cls(config, rows, None if duplicates is None else duplicates.weights)
+        return cls(config, rows, built.get("duplicates"))
+
+    def _duplicate_weights(self) -> np.ndarray | None:
+        return None if self.duplicates is None else self.duplicates.weights
 
     def observe(self, observation: Observation) -> None:
         if self.progress is not None:
@@ -75,7 +77,8 @@ class TaskShares(Factor):
         counts = np.bincount(self.groups[drawable], minlength=self.num_groups)
         self.empty = counts == 0 if (counts == 0).any() else None
         if self.progress is not None:
-            weights = drawable * (1.0 if self.duplicate_weights is None else self.duplicate_weights)
+            weights = self._duplicate_weights()
+            weights = drawable * (1.0 if weights is None else weights)
             self.progress.natural = np.bincount(self.groups, weights=weights, minlength=self.num_groups)
 
     def set_refresh_steps(self, steps: int) -> None:

@@ -53,14 +53,70 @@ def test_bytes_per_row_held_is_at_most_24(grouped):
     for path, obj in _arrays(curriculum, sampler):
         if obj.size in (ROWS, len(sampler)):
             per_row[path] = obj.itemsize
-    # `taken`: the rows drawn in the current pass, sampling without replacement (the default).
-    expected = {"loss": 4, "confidence": 4, "first_loss": 4, "confidence_var": 4, "count": 2, "stream": 4, "taken": 1}
+    expected = {"loss": 4, "confidence": 4, "first_loss": 4, "confidence_var": 4, "count": 2, "stream": 4}
     if grouped:
         expected["groups"] = 1  # uint8 codes for up to 256 groups
     assert per_row == expected, per_row
-    assert sum(per_row.values()) <= 24
+    # `taken`: the rows drawn in the current pass (sampling without replacement, the default), one bit each.
+    assert sampler._record._taken.nbytes == -(-ROWS // 8)
+    assert sum(per_row.values()) + 1 / 8 <= 24
     # The other arrays held are small: the block-sized records, per-group sums.
-    assert sum(found.values()) <= sum(per_row.values()) * ROWS + 64 * 1024
+    assert sum(found.values()) <= (sum(per_row.values()) + 1 / 8) * ROWS + 64 * 1024
+
+
+def _copies(rows: int, share: float, seed: int = 0) -> np.ndarray:
+    """Per row, its first row: a share `share` of the rows are copies of a random earlier row that is no copy."""
+    rng = np.random.default_rng(seed)
+    is_copy = rng.random(rows) < share
+    is_copy[0] = False
+    copies, originals = np.flatnonzero(is_copy), np.flatnonzero(~is_copy)
+    first = np.arange(rows)
+    first[copies] = originals[(rng.random(copies.size) * np.searchsorted(originals, copies)).astype(np.int64)]
+    return first
+
+
+@pytest.mark.parametrize("variant", ["replay", "duplicates", "prompt duplicates"])
+def test_replay_and_duplicate_sharing_hold_at_most_24_bytes_per_row(variant):
+    from curriculum.sharing import ScoreSharing
+
+    groups = np.random.default_rng(1).integers(0, 8, ROWS)
+    overrides = {"replay_share": 0.1, "share_scores": "none"} if variant == "replay" else {}
+    config = CurriculumConfig(group_column="task", task_balance=True, budget_samples=ROWS, **overrides)
+    arrays = {}
+    if variant != "replay":
+        arrays["sharing"] = ScoreSharing(_copies(ROWS, 0.01))
+        if variant == "prompt duplicates":
+            arrays["copies_of"] = _copies(ROWS, 0.02, seed=1)
+    curriculum = Curriculum(config, ROWS, groups=groups, global_batch=BATCH, **arrays)
+    del arrays
+    runtime = Runtime()
+    sampler = CurriculumSampler(curriculum, seed=0, wait=runtime.join)
+    callback = CurriculumCallback(curriculum, sampler, runtime=runtime)
+    set_state(curriculum.scores, 0.3)
+    stream, rng = iter(sampler), np.random.default_rng(0)
+
+    class Parts:
+        pass
+
+    parts = Parts()
+    parts.curriculum, parts.sampler, parts.callback, parts.global_batch = curriculum, sampler, callback, BATCH
+    for step in range(1, 2 * curriculum.refresh_steps + 1):
+        for _ in range(BATCH):
+            next(stream)
+        feed_step(parts, step, rng)
+        callback.on_step_end(None, TrainerState(global_step=step), None)
+    runtime.join()
+    curriculum.metrics()
+    if variant == "replay":
+        assert len(curriculum.replay) and sampler.replayed.any()  # the replay is live
+    else:
+        assert curriculum.factors["duplicates"].copies.has_copies
+    held = sum(held_arrays(curriculum, sampler, callback).values())
+    # The replay sketch is a fixed size (64K points): not part of what grows with the rows.
+    sketch = 0 if curriculum.replay is None else sum(
+        a.nbytes for a in curriculum.replay._snapshot.state_dict().values())
+    assert sketch <= (2**16 + 8 * 2**10) * 24  # at most 64K points plus 1K per group, 24 bytes each
+    assert (held - sketch) / ROWS <= 24, held / ROWS
 
 
 def _arrays(*roots):
