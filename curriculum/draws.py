@@ -7,16 +7,28 @@ import numpy as np
 __all__ = ["draw_rows", "draw_without_replacement"]
 
 
+# Below this many candidate rows a draw takes exponential keys of all of them (O(candidates), cheap there); from it
+# on, a block-wise successive draw that touches only the blocks it draws from. Both draw the same distribution.
+_KEYS_BELOW = 1 << 20
+_BLOCK = 1 << 12  # rows per block of the block-wise draw
+_ROUNDS = 8  # rounds of the block-wise draw before the rest is drawn with keys (very skewed weights)
+
+
 def draw_without_replacement(
     probs: np.ndarray, size: int, rng: np.random.Generator, taken: np.ndarray, budget_left: int | None = None
 ) -> np.ndarray:
     """`size` rows drawn one after another without replacement with probabilities proportional to `probs`, among
     the rows with `probs > 0` not yet `taken`; `taken` is updated in place, and cleared (a new pass) when every such
-    row is taken. Exponential keys (Efraimidis and Spirakis 2006): each candidate gets log(u) / p with u uniform in
-    (0, 1), and the rows with the largest keys, in decreasing order, are a sequential weighted draw without
-    replacement. With `budget_left` (the samples still to draw in the run, from this call's first one), a pass
-    that this budget completes anyway is drawn uniformly instead (equal keys): the weights decide which rows only
-    where the budget ends within the pass. O(rows) per call.
+    row is taken. With `budget_left` (the samples still to draw in the run, from this call's first one), a pass
+    that this budget completes anyway is drawn uniformly instead: the weights decide which rows only where the
+    budget ends within the pass. `probs` may be overwritten.
+
+    Below `_KEYS_BELOW` candidates, exponential keys (Efraimidis and Spirakis 2006): each candidate gets log(u) / p
+    with u uniform in (0, 1), and the rows with the largest keys, in decreasing order, are a sequential weighted
+    draw without replacement; O(candidates). From there on, a block-wise successive draw: independent draws from
+    the candidates' weights (a block by the blocks' sums, then a row within it), of which the first occurrences,
+    in order, are a sequential draw without replacement; the rows drawn leave the weights between rounds. It
+    costs one pass over the rows plus O(size x block) and gives the same distribution.
 
     Example:
 
@@ -30,23 +42,76 @@ def draw_without_replacement(
     """
     out = np.empty(size, dtype=np.int64)
     filled = 0
+    positive = probs > 0
     while filled < size:
-        candidates = np.flatnonzero((probs > 0) & ~taken)
-        if candidates.size == 0:
-            if not (probs > 0).any():
+        candidate = positive & ~taken
+        count = int(np.count_nonzero(candidate))
+        if count == 0:
+            if not positive.any():
                 raise ValueError("no row can be drawn: every probability is 0")
             taken[:] = False  # every row of the pass is drawn: a new pass
             continue
-        k = min(size - filled, candidates.size)
-        keys = np.log(rng.random(candidates.size))
-        if budget_left is None or budget_left - filled < candidates.size:
-            keys /= probs[candidates]  # the budget ends within this pass: the weights choose its rows
-        top = np.argpartition(keys, candidates.size - k)[candidates.size - k :] if k < candidates.size else np.arange(k)
-        chosen = candidates[top[np.argsort(-keys[top], kind="stable")]]
+        k = min(size - filled, count)
+        uniform = budget_left is not None and budget_left - filled >= count  # the budget completes this pass
+        if count < _KEYS_BELOW or 4 * k > count:
+            chosen = _keyed(np.flatnonzero(candidate), None if uniform else probs, k, rng)
+        else:
+            # This round ends the call (k < count), so `probs` can hold the candidates' weights.
+            if uniform:
+                np.copyto(probs, candidate)
+            else:
+                np.multiply(probs, candidate, out=probs)
+            chosen = _successive(probs, k, rng)
         taken[chosen] = True
         out[filled : filled + k] = chosen
         filled += k
     return out
+
+
+def _keyed(candidates: np.ndarray, probs: np.ndarray | None, k: int, rng: np.random.Generator) -> np.ndarray:
+    """`k` of `candidates` drawn in sequence without replacement, proportionally to `probs` (uniformly without):
+    the largest exponential keys, in decreasing order."""
+    keys = np.log(rng.random(candidates.size))
+    if probs is not None:
+        keys /= probs[candidates]
+    top = np.argpartition(keys, candidates.size - k)[candidates.size - k :] if k < candidates.size else np.arange(k)
+    return candidates[top[np.argsort(-keys[top], kind="stable")]]
+
+
+def _successive(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """`k` rows drawn in sequence without replacement, proportionally to `weights` (overwritten: the rows drawn
+    are zeroed), at least `k` of them positive. Each round draws the rows still needed independently, a block by
+    the blocks' sums and then a row by the block's cumulative sum, and keeps the first occurrences of rows not
+    drawn before, in order: with the rows drawn zeroed between rounds, each kept row is a draw from the weights of
+    the rows not drawn yet. After `_ROUNDS` rounds the rest is drawn with keys."""
+    starts = np.arange(0, weights.size, _BLOCK)
+    sums = np.add.reduceat(weights, starts)
+    chosen: list[np.ndarray] = []
+    need = k
+    for _ in range(_ROUNDS):
+        cdf = np.cumsum(sums)
+        blocks = np.minimum(np.searchsorted(cdf, rng.random(need) * cdf[-1], side="right"), starts.size - 1)
+        u = rng.random(need)
+        rows = np.empty(need, dtype=np.int64)
+        for block in np.unique(blocks).tolist():
+            at = np.flatnonzero(blocks == block)
+            lo = block * _BLOCK
+            within = np.cumsum(weights[lo : lo + _BLOCK])
+            pick = np.searchsorted(within, u[at] * within[-1], side="right")
+            rows[at] = lo + np.minimum(pick, within.size - 1)
+        rows = rows[weights[rows] > 0]  # never a zero weight, unless by a rounding edge: then that draw is void
+        _, first = np.unique(rows, return_index=True)
+        new = rows[np.sort(first)][:need]
+        chosen.append(new)
+        need -= new.size
+        if need == 0:
+            return np.concatenate(chosen)
+        weights[new] = 0.0
+        for block in np.unique(new // _BLOCK).tolist():  # their blocks' sums again, exactly 0 once empty
+            sums[block] = weights[block * _BLOCK : (block + 1) * _BLOCK].sum()
+    rest = np.flatnonzero(weights > 0)
+    chosen.append(_keyed(rest, weights, need, rng))
+    return np.concatenate(chosen)
 
 
 def draw_rows(
