@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
 import numpy as np
 
@@ -104,17 +105,34 @@ def _rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None) -
     for_blocks(n, scatter)  # blocks of sorted positions: each writes its own rows
 
 
-def _bucket_rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None, rows: np.ndarray) -> None:
-    """`_rank_into` for many values, without a sort: each value falls in a bucket of its leading bits (sign,
-    exponent and `_BUCKET_MANTISSA` mantissa bits, fewer only if the values span more than `_MAX_BUCKETS` buckets),
-    and the values of one bucket share their mean rank, as exact ties do. One counting pass per group."""
+def value_buckets(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """Per finite value of `values[rows]`, its bucket (int64 from 0, in value order): its sign, exponent and
+    `_BUCKET_MANTISSA` leading mantissa bits (fewer only if the values span more than `_MAX_BUCKETS` buckets); and
+    a function from bucket numbers to the least value of each bucket (as float64)."""
+    float32 = values.dtype == np.float32
     key = _float_key(values[rows])  # in value order; 32 bits for float32 values, 64 for float64
-    key >>= np.uint64((23 if values.dtype == np.float32 else 52) - _BUCKET_MANTISSA)
-    key -= key.min()
-    span = int(key.max()).bit_length()
-    if span > _MAX_BUCKETS.bit_length() - 1:
-        key >>= np.uint64(span - (_MAX_BUCKETS.bit_length() - 1))
-    bucket = key.view(np.int64)
+    shift = (23 if float32 else 52) - _BUCKET_MANTISSA
+    key >>= np.uint64(shift)
+    low = key.min() if key.size else np.uint64(0)
+    key -= low
+    span = int(key.max()).bit_length() if key.size else 0
+    extra = max(0, span - (_MAX_BUCKETS.bit_length() - 1))
+    key >>= np.uint64(extra)
+
+    def least(buckets: np.ndarray) -> np.ndarray:
+        bits = ((np.asarray(buckets, dtype=np.uint64) << np.uint64(extra)) + low) << np.uint64(shift)
+        sign = np.uint64(1 << (31 if float32 else 63))
+        positive = bits >= sign
+        bits = np.where(positive, bits ^ sign, ~bits & np.uint64((1 << (32 if float32 else 64)) - 1))
+        return (bits.astype(np.uint32).view(np.float32) if float32 else bits.view(np.float64)).astype(np.float64)
+
+    return key.view(np.int64), least
+
+
+def _bucket_rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None, rows: np.ndarray) -> None:
+    """`_rank_into` for many values, without a sort: the values of one bucket ([`value_buckets`]) share their mean
+    rank, as exact ties do. One counting pass per group."""
+    bucket, _ = value_buckets(values, rows)
     buckets = int(bucket.max()) + 1
     codes = None if groups is None else groups[rows]
     for group in [None] if codes is None else np.unique(codes).tolist():

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .difficulty import _integer_codes, sort_within_groups
+from .difficulty import _BUCKETED_FROM, _integer_codes, sort_within_groups, value_buckets
 
 __all__: list[str] = []
 
@@ -96,6 +96,9 @@ class RankSnapshot:
             values = values.astype(np.float64)
         self.groups = None if groups is None else _integer_codes(groups)  # no copy of the curriculum's codes
         rows = np.flatnonzero(np.isfinite(values))
+        if rows.size >= _BUCKETED_FROM:
+            self._from_buckets(values, rows, points)
+            return
         if self.groups is None:
             ordered = np.sort(values[rows]).astype(np.float64, copy=False)
             counts = np.array([rows.size])
@@ -111,6 +114,31 @@ class RankSnapshot:
         ]
         self._set(counts, *(np.concatenate(part) if part else np.zeros(0) for part in zip(*sketches)),
                   sizes=[len(sketch[0]) for sketch in sketches])
+
+    def _from_buckets(self, values: np.ndarray, rows: np.ndarray, points: int) -> None:
+        """The sketches from one counting pass over value buckets ([`~curriculum.difficulty.value_buckets`]),
+        without a sort: each kept point is the least value of a bucket, with the values below it; a value inside a
+        bucket is ranked by interpolation between the bucket's ends."""
+        bucket, least = value_buckets(values, rows)
+        codes = None if self.groups is None else self.groups[rows]
+        num_groups = 1 if codes is None else int(self.groups.max()) + 1
+        counts, parts = np.zeros(num_groups, dtype=np.int64), []
+        for group in range(num_groups):
+            b = bucket if codes is None else bucket[codes == group]
+            counts[group] = b.size
+            if not b.size:
+                parts.append((np.zeros(0), np.zeros(0, dtype=np.int64)))
+                continue
+            per_bucket = np.bincount(b)
+            cumulative = np.cumsum(per_bucket)
+            size = max(_GROUP_POINTS, -(-points * b.size // rows.size))
+            picks = np.unique(np.searchsorted(cumulative, np.linspace(0, b.size - 1, size), side="right"))
+            picks = np.r_[picks, per_bucket.size]  # the end of the last bucket: every value is below it
+            below = np.r_[cumulative, b.size][picks] - np.r_[per_bucket, 0][picks]
+            parts.append((least(picks), below))
+        values_kept = np.concatenate([p[0] for p in parts])
+        below = np.concatenate([p[1] for p in parts])
+        self._set(counts, values_kept, below, below, sizes=[p[0].size for p in parts])
 
     def _set(self, counts: np.ndarray, values: np.ndarray, below: np.ndarray, not_above: np.ndarray,
              sizes: list[int]) -> None:

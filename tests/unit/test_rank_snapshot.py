@@ -62,3 +62,22 @@ def test_policy_checkpoint_round_trip_and_the_earlier_format():
     earlier = ReplayPolicy(16, groups, threshold=0.7)  # a checkpoint of an earlier version: every row's value
     earlier.load_state_dict({"replay.buffer": state["replay.buffer"], "replay.snapshot": values})
     np.testing.assert_array_equal(earlier._snapshot.rank(rows, observed), expected)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_many_values_sketch_from_buckets_without_a_sort(monkeypatch, grouped):
+    import curriculum.replay as replay
+
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(0.0, 1.0, 100_000).astype(np.float32)
+    values[rng.random(values.size) < 0.2] = np.nan
+    values[:300] = 2.0  # ties
+    groups = rng.integers(0, 3, values.size) if grouped else np.zeros(values.size, dtype=np.int64)
+    monkeypatch.setattr(replay, "_BUCKETED_FROM", 1)
+    snap = RankSnapshot(values, groups if grouped else None, points=2000)
+    assert snap.state_dict()["values"].size <= 3 * (1024 + 2) + 3
+    rows = rng.integers(0, values.size, 500)
+    observed = np.r_[rng.lognormal(0.0, 1.2, 495), 2.0, 0.0, -1.0, 1e9, np.inf]
+    got, expected = snap.rank(rows, observed), _exact(values, groups, rows, observed)
+    assert np.abs(got - expected).max() <= 2.0 / 1000  # within a kept interval's share (1/1024 of a group) x 2
+    np.testing.assert_array_equal(got[-4:], [0.0, 0.0, 1.0, 1.0])  # below and above every value: exact
