@@ -101,7 +101,7 @@ def sampling_weights(
 
     for_blocks(n, kernel_pass)
     if groups is not None:
-        per_group = np.bincount(groups, weights=k, minlength=len(group_shares))
+        per_group = _group_sums(groups, k, len(group_shares))
         if eligible is not None:
             per_group[per_group == 0.0] = 1.0  # a group without an eligible row: its rows stay 0
         shares = np.asarray(group_shares, dtype=np.float64)
@@ -127,6 +127,24 @@ def sampling_weights(
 
     for_blocks(n, floor_pass)
     return k
+
+
+# Up to this many groups, per-group sums are taken block by block in threads (a block's partial sums per group,
+# added in block order: the same bits with any number of threads, and one block's below _BLOCK rows).
+_BLOCKWISE_GROUPS = 4096
+
+
+def _group_sums(groups: np.ndarray, values: np.ndarray, num_groups: int) -> np.ndarray:
+    """`np.bincount(groups, weights=values, minlength=num_groups)`, without a converted copy of the codes."""
+    if num_groups > _BLOCKWISE_GROUPS or values.size <= _BLOCK:
+        return np.bincount(groups, weights=values, minlength=num_groups)
+    partial = np.zeros((-(-values.size // _BLOCK), num_groups))
+
+    def block_sums(lo: int, hi: int) -> None:
+        partial[lo // _BLOCK] = np.bincount(groups[lo:hi], weights=values[lo:hi], minlength=num_groups)
+
+    for_blocks(values.size, block_sums)
+    return partial.sum(axis=0)
 
 
 def task_shares(

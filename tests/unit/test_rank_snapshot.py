@@ -66,14 +66,14 @@ def test_policy_checkpoint_round_trip_and_the_earlier_format():
 
 @pytest.mark.parametrize("grouped", [False, True])
 def test_many_values_sketch_from_buckets_without_a_sort(monkeypatch, grouped):
-    import curriculum.replay as replay
+    from curriculum import difficulty
 
     rng = np.random.default_rng(3)
     values = rng.lognormal(0.0, 1.0, 100_000).astype(np.float32)
     values[rng.random(values.size) < 0.2] = np.nan
     values[:300] = 2.0  # ties
     groups = rng.integers(0, 3, values.size) if grouped else np.zeros(values.size, dtype=np.int64)
-    monkeypatch.setattr(replay, "_BUCKETED_FROM", 1)
+    monkeypatch.setattr(difficulty, "_BUCKETED_FROM", 1)
     snap = RankSnapshot(values, groups if grouped else None, points=2000)
     assert snap.state_dict()["values"].size <= 3 * (1024 + 2) + 3
     rows = rng.integers(0, values.size, 500)
@@ -81,3 +81,30 @@ def test_many_values_sketch_from_buckets_without_a_sort(monkeypatch, grouped):
     got, expected = snap.rank(rows, observed), _exact(values, groups, rows, observed)
     assert np.abs(got - expected).max() <= 2.0 / 1000  # within a kept interval's share (1/1024 of a group) x 2
     np.testing.assert_array_equal(got[-4:], [0.0, 0.0, 1.0, 1.0])  # below and above every value: exact
+
+
+def _run_policy(steps: range, policy: ReplayPolicy, values: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """Observe 64 rows a step with new random values; return the steps that retook the snapshot."""
+    retaken = []
+    for step in steps:
+        rows = rng.integers(0, values.size, 64)
+        values[rows] = rng.random(64).astype(np.float32)
+        before = policy._snapshot
+        policy.observe(rows, step, lambda r: values if r is None else values[r], target=0.5)
+        if policy._snapshot is not before:
+            retaken.append(step)
+    return retaken
+
+
+def test_snapshot_is_retaken_after_one_percent_new_observations_and_resumes_exactly():
+    values = np.random.default_rng(4).random(10_000).astype(np.float32)  # 10,000 ranked: retaken per 100 rows
+    policy = ReplayPolicy(32, None, threshold=0.6, refresh_steps=1)
+    retaken = _run_policy(range(1, 13), policy, values.copy(), np.random.default_rng(5))
+    assert retaken == [1, 3, 5, 7, 9, 11]  # 64 rows a step: every second step, not every step
+    # Interrupted after step 6, resumed from its checkpoint: the same snapshots and buffer.
+    first, rng, live = ReplayPolicy(32, None, threshold=0.6, refresh_steps=1), np.random.default_rng(5), values.copy()
+    _run_policy(range(1, 7), first, live, rng)
+    resumed = ReplayPolicy(32, None, threshold=0.6, refresh_steps=1)
+    resumed.load_state_dict(first.state_dict())
+    assert _run_policy(range(7, 13), resumed, live, rng) == [7, 9, 11]
+    assert resumed.rows().tolist() == policy.rows().tolist()

@@ -450,7 +450,9 @@ def formula_weights(difficulty, target, kernel, width, uniform_mix, groups=None,
     if groups is None:
         p = k / k.sum()
     else:
-        per_group = np.bincount(groups, weights=k, minlength=len(group_shares))
+        # Summed per block of 65,536 rows, the blocks' sums added in order (one block: the plain bincount).
+        per_group = sum(np.bincount(groups[lo : lo + 65_536], weights=k[lo : lo + 65_536], minlength=len(group_shares))
+                        for lo in range(0, k.size, 65_536))
         p = np.asarray(group_shares, dtype=np.float64)[groups] * k / per_group[groups]
         p /= p.sum()
     return (1.0 - uniform_mix) * p + uniform_mix / k.size

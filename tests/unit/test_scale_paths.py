@@ -1,4 +1,4 @@
-"""Quantile ranks from value buckets (many values): ties kept, near-ties shared, within the bucket error of exact."""
+"""The paths large data takes: quantile ranks from value buckets, per-group sums block by block."""
 
 from __future__ import annotations
 
@@ -41,3 +41,34 @@ def test_bucket_ranks_match_the_sorted_ranks_up_to_near_ties(monkeypatch, dtype,
     if not grouped:
         mid = lonely[(exact[lonely] > 0.2) & (exact[lonely] < 0.8)]
         assert np.allclose(bucketed[mid], exact[mid], atol=2 / finite.sum())
+
+
+def test_many_groups_keep_the_sort(monkeypatch):
+    """More than 16 groups: one counting pass per group would cost more than the sort, which ranks them exactly."""
+    rng = np.random.default_rng(1)
+    values, groups = rng.lognormal(0.0, 1.0, 50_000).astype(np.float32), rng.integers(0, 40, 50_000)
+    values[:300] = 1.5
+    values[300] = np.float32(1.5) * np.float32(1 + 2**-20)  # a near-tie the buckets would merge with the ties
+    exact, sorted_one = quantile_rank(values, groups), quantile_rank(values, None)
+    monkeypatch.setattr(difficulty, "_BUCKETED_FROM", 1)
+    assert difficulty.bucketed(50_000, None) and not difficulty.bucketed(50_000, groups)
+    np.testing.assert_array_equal(quantile_rank(values, groups), exact)
+    merged = quantile_rank(values, None)  # one group: buckets, where the near-tie joins the ties
+    assert merged[300] == merged[0] and sorted_one[300] > sorted_one[0]
+
+
+def test_group_sums_blockwise_are_the_same_bits_with_any_threads(monkeypatch):
+    from curriculum import blocks
+    from curriculum.weights import _group_sums
+
+    rng = np.random.default_rng(2)
+    groups, values = rng.integers(0, 8, 300_000).astype(np.uint8), rng.random(300_000)
+    sums = {}
+    for threads in (1, 2, 4):
+        monkeypatch.setattr(blocks, "_THREADS", threads)
+        sums[threads] = _group_sums(groups, values, 8)
+    np.testing.assert_array_equal(sums[1], sums[4])
+    np.testing.assert_array_equal(sums[1], sums[2])
+    np.testing.assert_allclose(sums[1], np.bincount(groups, weights=values, minlength=8), rtol=1e-12)
+    small = rng.integers(0, 8, 1000)
+    np.testing.assert_array_equal(_group_sums(small, values[:1000], 8), np.bincount(small, values[:1000], 8))
