@@ -23,14 +23,29 @@ _pool_lock = threading.Lock()
 def for_blocks(n: int, body: Callable[[int, int], None]) -> None:
     """Run `body(lo, hi)` over the blocks `[lo, hi)` of `range(n)`, in `_THREADS` threads for large `n`. The blocks
     must write disjoint memory."""
-    global _pool
     starts = range(0, n, _BLOCK)
     if _THREADS == 1 or n <= 4 * _BLOCK:
         for lo in starts:
             body(lo, min(lo + _BLOCK, n))
         return
+    for _ in _threads().map(lambda lo: body(lo, min(lo + _BLOCK, n)), starts):
+        pass
+
+
+def for_each(items: list, body: Callable[[object], None]) -> None:
+    """Run `body(item)` for each of `items` (large, independent pieces of work writing disjoint memory), in
+    `_THREADS` threads."""
+    if _THREADS == 1 or len(items) < 2:
+        for item in items:
+            body(item)
+        return
+    for _ in _threads().map(body, items):
+        pass
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _pool
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="curriculum-blocks")
-    for _ in _pool.map(lambda lo: body(lo, min(lo + _BLOCK, n)), starts):
-        pass
+    return _pool

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .blocks import for_blocks
+from .blocks import for_blocks, for_each
 from .groups import MISSING, encode_groups, group_names, narrow_codes  # noqa: F401 (their home before)
 from .pass_rate import predicted_pass_rate
 from .scores import ScoreTable
@@ -143,7 +143,8 @@ def _bucket_rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | 
     bucket, _ = value_buckets(values, rows)
     buckets = int(bucket.max()) + 1
     codes = None if groups is None else groups[rows]
-    for group in [None] if codes is None else np.unique(codes).tolist():
+
+    def rank_group(group: int | None) -> None:
         mine = slice(None) if group is None else np.flatnonzero(codes == group)
         b = bucket[mine]
         counts = np.bincount(b, minlength=buckets)
@@ -154,6 +155,8 @@ def _bucket_rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | 
         if b.size == 1:
             rank[:] = 0.5
         out[rows[mine]] = rank
+
+    for_each([None] if codes is None else np.flatnonzero(np.bincount(codes)).tolist(), rank_group)  # codes present
 
 
 def sorted_runs(

@@ -10,7 +10,7 @@ __all__ = ["draw_rows", "draw_without_replacement"]
 # Below this many candidate rows a draw takes exponential keys of all of them (O(candidates), cheap there); from it
 # on, a block-wise successive draw that touches only the blocks it draws from. Both draw the same distribution.
 _KEYS_BELOW = 1 << 20
-_BLOCK = 1 << 12  # rows per block of the block-wise draw
+_BLOCK = 1 << 14  # rows per block of the block-wise draw
 _ROUNDS = 8  # rounds of the block-wise draw before the rest is drawn with keys (very skewed weights)
 
 
@@ -42,12 +42,15 @@ def draw_without_replacement(
     """
     out = np.empty(size, dtype=np.int64)
     filled = 0
-    positive = probs > 0
+    candidate = np.empty(probs.shape, dtype=bool)  # the one mask of the rows' size (fresh memory is slow to touch)
     while filled < size:
-        candidate = positive & ~taken
+        np.greater(probs, 0, out=candidate)
+        np.logical_not(taken, out=taken)
+        np.logical_and(candidate, taken, out=candidate)  # positive and not taken
+        np.logical_not(taken, out=taken)
         count = int(np.count_nonzero(candidate))
         if count == 0:
-            if not positive.any():
+            if not (probs > 0).any():
                 raise ValueError("no row can be drawn: every probability is 0")
             taken[:] = False  # every row of the pass is drawn: a new pass
             continue
@@ -93,8 +96,10 @@ def _successive(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.nda
         blocks = np.minimum(np.searchsorted(cdf, rng.random(need) * cdf[-1], side="right"), starts.size - 1)
         u = rng.random(need)
         rows = np.empty(need, dtype=np.int64)
-        for block in np.unique(blocks).tolist():
-            at = np.flatnonzero(blocks == block)
+        by_block = np.argsort(blocks, kind="stable")  # the draws of each block together
+        touched, first = np.unique(blocks[by_block], return_index=True)
+        for block, lo_draw, hi_draw in zip(touched.tolist(), first.tolist(), np.r_[first[1:], need].tolist()):
+            at = by_block[lo_draw:hi_draw]
             lo = block * _BLOCK
             within = np.cumsum(weights[lo : lo + _BLOCK])
             pick = np.searchsorted(within, u[at] * within[-1], side="right")
