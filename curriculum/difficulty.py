@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from .blocks import for_blocks, for_each
+from .blocks import for_blocks
+from .buckets import _float_key, bucket_rank_into, bucketed, key_values
 from .groups import MISSING, encode_groups, group_names, narrow_codes  # noqa: F401 (their home before)
 from .pass_rate import predicted_pass_rate
 from .scores import ScoreTable
@@ -17,13 +16,6 @@ __all__: list[str] = []
 
 # Keys are built and scanned in blocks of this many rows: the temporaries stay in cache and memory stays flat.
 _BLOCK = 1 << 16
-# From this many ranked values on, ranks come from buckets of values (one counting pass) instead of a sort: values
-# within about 2**-14 (relative) of each other in one bucket share their mean rank, a 1/10,000 of a value that
-# moves a row by less than the finest kernel width could see.
-_BUCKETED_FROM = 1 << 24
-_BUCKETED_GROUPS = 16  # one counting pass per group: with more groups, the sort
-_BUCKET_MANTISSA = 14
-_MAX_BUCKETS = 1 << 22
 
 
 def quantile_rank(values: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
@@ -31,8 +23,8 @@ def quantile_rank(values: np.ndarray, groups: np.ndarray | None = None) -> np.nd
 
     A group with a single finite value ranks it 0.5. O(n log n): one SIMD sort of 64-bit (group, value, position)
     keys when they fit in 64 bits (float32 values and up to 2**(32 - log2 n) groups), a few otherwise. From 2**24
-    finite values on (in up to 16 groups), O(n) without a sort: values that agree in their sign, exponent and
-    leading 14 mantissa bits (within about 6e-5 relative) count as ties there.
+    finite values on (in up to 16 groups), O(n) without a sort ([`~curriculum.buckets.bucket_rank_into`]): values
+    that agree in their sign, exponent and leading 14 mantissa bits (within about 6e-5 relative) count as ties.
 
     Example:
 
@@ -64,7 +56,7 @@ def _rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None) -
     if n == 0:
         return
     if bucketed(n, groups):
-        _bucket_rank_into(out, values, groups, rows)
+        bucket_rank_into(out, values, groups, rows)
         return
     order, new_run, new_group = sorted_runs(values, groups, rows)
     # Per run of ties (sorted positions s to e - 1): its mean position (s + e - 1) / 2, minus its group's start, over
@@ -104,59 +96,6 @@ def _rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None) -
 
     for_blocks(starts.size, normalize)  # blocks of runs
     for_blocks(n, scatter)  # blocks of sorted positions: each writes its own rows
-
-
-def bucketed(count: int, groups: np.ndarray | None) -> bool:
-    """Whether `count` finite values (with these group codes) are ranked by value buckets rather than sorted."""
-    if count < _BUCKETED_FROM:
-        return False
-    return groups is None or 0 <= int(groups.min()) <= int(groups.max()) < _BUCKETED_GROUPS
-
-
-def value_buckets(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """Per finite value of `values[rows]`, its bucket (int64 from 0, in value order): its sign, exponent and
-    `_BUCKET_MANTISSA` leading mantissa bits (fewer only if the values span more than `_MAX_BUCKETS` buckets); and
-    a function from bucket numbers to the least value of each bucket (as float64)."""
-    float32 = values.dtype == np.float32
-    key = _float_key(values[rows])  # in value order; 32 bits for float32 values, 64 for float64
-    shift = (23 if float32 else 52) - _BUCKET_MANTISSA
-    key >>= np.uint64(shift)
-    low = key.min() if key.size else np.uint64(0)
-    key -= low
-    span = int(key.max()).bit_length() if key.size else 0
-    extra = max(0, span - (_MAX_BUCKETS.bit_length() - 1))
-    key >>= np.uint64(extra)
-
-    def least(buckets: np.ndarray) -> np.ndarray:
-        bits = ((np.asarray(buckets, dtype=np.uint64) << np.uint64(extra)) + low) << np.uint64(shift)
-        sign = np.uint64(1 << (31 if float32 else 63))
-        positive = bits >= sign
-        bits = np.where(positive, bits ^ sign, ~bits & np.uint64((1 << (32 if float32 else 64)) - 1))
-        return (bits.astype(np.uint32).view(np.float32) if float32 else bits.view(np.float64)).astype(np.float64)
-
-    return key.view(np.int64), least
-
-
-def _bucket_rank_into(out: np.ndarray, values: np.ndarray, groups: np.ndarray | None, rows: np.ndarray) -> None:
-    """`_rank_into` for many values, without a sort: the values of one bucket ([`value_buckets`]) share their mean
-    rank, as exact ties do. One counting pass per group."""
-    bucket, _ = value_buckets(values, rows)
-    buckets = int(bucket.max()) + 1
-    codes = None if groups is None else groups[rows]
-
-    def rank_group(group: int | None) -> None:
-        mine = slice(None) if group is None else np.flatnonzero(codes == group)
-        b = bucket[mine]
-        counts = np.bincount(b, minlength=buckets)
-        below = np.cumsum(counts) - counts
-        # A run of equal buckets at sorted positions s to s + c - 1: mean position s + (c - 1) / 2, over size - 1.
-        rank = below[b] + (counts[b] - 1) * 0.5
-        rank /= max(b.size - 1, 1)
-        if b.size == 1:
-            rank[:] = 0.5
-        out[rows[mine]] = rank
-
-    for_each([None] if codes is None else np.flatnonzero(np.bincount(codes)).tolist(), rank_group)  # codes present
 
 
 def sorted_runs(
@@ -243,25 +182,10 @@ def sort_within_groups(values: np.ndarray, groups: np.ndarray, rows: np.ndarray)
     out = np.empty(n)
 
     def decode(lo: int, hi: int) -> None:
-        bits = key[lo:hi].astype(np.uint32)  # the low 32 bits: the value's key
-        positive = bits >= np.uint32(1 << 31)
-        np.bitwise_xor(bits, np.uint32(1 << 31), out=bits, where=positive)
-        np.invert(bits, out=bits, where=~positive)
-        out[lo:hi] = bits.view(np.float32)
+        out[lo:hi] = key_values(key[lo:hi].astype(np.uint32))  # the low 32 bits: the value's key
 
     for_blocks(n, decode)
     return out
-
-
-def _float_key(values: np.ndarray) -> np.ndarray:
-    """uint64 integers in the order of the finite `values` (float32 or float64), equal exactly when the values are
-    equal: the IEEE bits with the sign bit set for positive values and all bits flipped for negative ones."""
-    bits = (values + 0.0).view(np.uint32 if values.dtype == np.float32 else np.uint64)  # new array; -0.0 -> 0.0
-    sign = bits.dtype.type(1 << (bits.dtype.itemsize * 8 - 1))
-    negative = bits >= sign
-    np.invert(bits, out=bits, where=negative)
-    np.bitwise_or(bits, sign, out=bits, where=~negative)
-    return bits.astype(np.uint64, copy=False)
 
 
 def _key_bits(

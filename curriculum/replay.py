@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .difficulty import _integer_codes, bucketed, sort_within_groups, value_buckets
+from .buckets import bucketed, value_buckets
+from .difficulty import _integer_codes, sort_within_groups
 
 __all__: list[str] = []
 
@@ -117,7 +118,7 @@ class RankSnapshot:
                   sizes=[len(sketch[0]) for sketch in sketches])
 
     def _from_buckets(self, values: np.ndarray, rows: np.ndarray, points: int) -> None:
-        """The sketches from one counting pass over value buckets ([`~curriculum.difficulty.value_buckets`]),
+        """The sketches from one counting pass over value buckets ([`~curriculum.buckets.value_buckets`]),
         without a sort: each kept point is the least value of a bucket, with the values below it; a value inside a
         bucket is ranked by interpolation between the bucket's ends."""
         bucket, least = value_buckets(values, rows)

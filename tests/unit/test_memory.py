@@ -17,9 +17,12 @@ from curriculum.samplers import CurriculumSampler
 ROWS, BATCH = 50_000, 64
 
 
-def trained(config: CurriculumConfig, groups: np.ndarray | None) -> tuple[Curriculum, CurriculumSampler, CurriculumCallback]:
-    """A curriculum 30% trained on, after 2 refresh blocks trained as a Trainer does."""
-    curriculum = Curriculum(config, ROWS, groups=groups, global_batch=BATCH)
+def trained(
+    config: CurriculumConfig, groups: np.ndarray | None, **arrays
+) -> tuple[Curriculum, CurriculumSampler, CurriculumCallback]:
+    """A curriculum (built with `arrays`, such as `sharing`) 30% trained on, after 2 refresh blocks trained as a
+    Trainer does."""
+    curriculum = Curriculum(config, ROWS, groups=groups, global_batch=BATCH, **arrays)
     runtime = Runtime()
     sampler = CurriculumSampler(curriculum, seed=0, wait=runtime.join)
     callback = CurriculumCallback(curriculum, sampler, runtime=runtime)
@@ -87,26 +90,8 @@ def test_replay_and_duplicate_sharing_hold_at_most_24_bytes_per_row(variant):
         arrays["sharing"] = ScoreSharing(_copies(ROWS, 0.01))
         if variant == "prompt duplicates":
             arrays["copies_of"] = _copies(ROWS, 0.02, seed=1)
-    curriculum = Curriculum(config, ROWS, groups=groups, global_batch=BATCH, **arrays)
+    curriculum, sampler, callback = trained(config, groups, **arrays)
     del arrays
-    runtime = Runtime()
-    sampler = CurriculumSampler(curriculum, seed=0, wait=runtime.join)
-    callback = CurriculumCallback(curriculum, sampler, runtime=runtime)
-    set_state(curriculum.scores, 0.3)
-    stream, rng = iter(sampler), np.random.default_rng(0)
-
-    class Parts:
-        pass
-
-    parts = Parts()
-    parts.curriculum, parts.sampler, parts.callback, parts.global_batch = curriculum, sampler, callback, BATCH
-    for step in range(1, 2 * curriculum.refresh_steps + 1):
-        for _ in range(BATCH):
-            next(stream)
-        feed_step(parts, step, rng)
-        callback.on_step_end(None, TrainerState(global_step=step), None)
-    runtime.join()
-    curriculum.metrics()
     if variant == "replay":
         assert len(curriculum.replay) and sampler.replayed.any()  # the replay is live
     else:

@@ -66,14 +66,14 @@ def test_policy_checkpoint_round_trip_and_the_earlier_format():
 
 @pytest.mark.parametrize("grouped", [False, True])
 def test_many_values_sketch_from_buckets_without_a_sort(monkeypatch, grouped):
-    from curriculum import difficulty
+    from curriculum import buckets
 
     rng = np.random.default_rng(3)
     values = rng.lognormal(0.0, 1.0, 100_000).astype(np.float32)
     values[rng.random(values.size) < 0.2] = np.nan
     values[:300] = 2.0  # ties
     groups = rng.integers(0, 3, values.size) if grouped else np.zeros(values.size, dtype=np.int64)
-    monkeypatch.setattr(difficulty, "_BUCKETED_FROM", 1)
+    monkeypatch.setattr(buckets, "_BUCKETED_FROM", 1)
     snap = RankSnapshot(values, groups if grouped else None, points=2000)
     assert snap.state_dict()["values"].size <= 3 * (1024 + 2) + 3
     rows = rng.integers(0, values.size, 500)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curriculum import difficulty
+from curriculum import buckets
 from curriculum.difficulty import quantile_rank
 
 
@@ -22,7 +22,7 @@ def test_bucket_ranks_match_the_sorted_ranks_up_to_near_ties(monkeypatch, dtype,
         groups[7] = 9  # a group of one value: 0.5
         values[7] = 3.0
     exact = quantile_rank(values, groups)
-    monkeypatch.setattr(difficulty, "_BUCKETED_FROM", 1)
+    monkeypatch.setattr(buckets, "_BUCKETED_FROM", 1)
     bucketed = quantile_rank(values, groups)
     np.testing.assert_array_equal(np.isnan(bucketed), np.isnan(exact))
     finite = np.isfinite(exact)
@@ -50,8 +50,8 @@ def test_many_groups_keep_the_sort(monkeypatch):
     values[:300] = 1.5
     values[300] = np.float32(1.5) * np.float32(1 + 2**-20)  # a near-tie the buckets would merge with the ties
     exact, sorted_one = quantile_rank(values, groups), quantile_rank(values, None)
-    monkeypatch.setattr(difficulty, "_BUCKETED_FROM", 1)
-    assert difficulty.bucketed(50_000, None) and not difficulty.bucketed(50_000, groups)
+    monkeypatch.setattr(buckets, "_BUCKETED_FROM", 1)
+    assert buckets.bucketed(50_000, None) and not buckets.bucketed(50_000, groups)
     np.testing.assert_array_equal(quantile_rank(values, groups), exact)
     merged = quantile_rank(values, None)  # one group: buckets, where the near-tie joins the ties
     assert merged[300] == merged[0] and sorted_one[300] > sorted_one[0]
